@@ -1,0 +1,1 @@
+"""The ``ercnn-napari`` command line. Each sub-command lives in ``cmd_<name>.py``."""

@@ -1,0 +1,1 @@
+"""Qt-free, TensorFlow-free core: safe to import from the napari process."""

@@ -1,0 +1,1 @@
+"""The napari layer: manifest commands and dock widgets. Never imports TensorFlow."""

@@ -1,0 +1,1 @@
+"""Synthetic, deterministic sample AoI inside the authors' Liège AoI."""
