@@ -29,6 +29,7 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterato
     tmp = Path(tmp_name)
     try:
         yield tmp
+        _copy_mode(target, tmp)
         _fsync_file(tmp)
         os.replace(tmp, target)
         _fsync_dir(target.parent)
@@ -47,6 +48,25 @@ def atomic_write_bytes(target: str | os.PathLike, data: bytes) -> None:
 def atomic_write_text(target: str | os.PathLike, text: str) -> None:
     """Write UTF-8 ``text`` to ``target`` atomically."""
     atomic_write_bytes(target, text.encode("utf-8"))
+
+
+def _copy_mode(target: Path, tmp: Path) -> None:
+    # mkstemp makes 0600 files; keep the target's mode, or give a new file the umask's default
+    try:
+        mode = target.stat().st_mode & 0o777
+    except FileNotFoundError:
+        mode = 0o666 & ~_UMASK
+    with contextlib.suppress(OSError):
+        os.chmod(tmp, mode)
+
+
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
 
 
 def _fsync_file(path: Path) -> None:
