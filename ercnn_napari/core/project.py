@@ -256,14 +256,14 @@ class Project:
         config = self._file.observations
         if config is None:
             return None
-        path = Path(config["path"])
+        path = Path(config["path"]).expanduser()
         return path if path.is_absolute() else self.root / path
 
     def window_csv_path(self) -> Path | None:
         config = self._file.observations
         if not config or not config.get("window_csv"):
             return None
-        path = Path(config["window_csv"])
+        path = Path(config["window_csv"]).expanduser()
         return path if path.is_absolute() else self.root / path
 
     def observation_files(self) -> dict[TileId, Path]:
