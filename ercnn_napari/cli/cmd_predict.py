@@ -1,0 +1,119 @@
+"""``ercnn-napari predict``: per-window change probabilities for TFRecord files or project tiles.
+
+Examples::
+
+    ercnn-napari predict --model baseline.hdf5 --out preds/ --stride 5 Liege_3_5.tfrecords
+    ercnn-napari predict --model runs/v1 --model runs/v2 --model runs/v3 --combine max \\
+        --out preds/ --project liege/ --tiles 3:5,3:6
+
+Writes ``<stem>.npy`` + ``<stem>_windows.csv`` per input and ``prediction.json`` into ``--out``
+(see ercnn_napari.ml.predict). TensorFlow is imported inside :func:`run` only, so that
+``ercnn-napari --help`` stays instant and the viewer can import this module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+NAME = "predict"
+HELP = "predict per-window change probabilities for TFRecord files or project tiles"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("inputs", nargs="*", metavar="INPUT.tfrecords",
+                        help="stage-2 (stacked) or stage-3 (windowed) GZIP TFRecord files")
+    parser.add_argument("--model", action="append", required=True, metavar="MODEL_OR_RUN",
+                        help="model file (the authors' .hdf5 or our .ercnn.h5) or training run folder; "
+                             "repeat for an ensemble")
+    parser.add_argument("--combine", choices=("mean", "max"), default="mean",
+                        help="how an ensemble's probabilities are combined (default: mean)")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    parser.add_argument("--project", metavar="PROJECT", help="predict a project's tiles instead of files")
+    parser.add_argument("--tiles", metavar="y:x,...", help="with --project: only these tiles (default: all "
+                        "tiles with observations)")
+    parser.add_argument("--windows", metavar="CSV", help="window table giving stage-3 input files' window "
+                        "times (the authors' ID, Start Time, End Time, # Observations)")
+    parser.add_argument("--stride", type=int, default=1, metavar="K",
+                        help="predict every K-th window (default 1 = all; the authors' maps used 5)")
+    parser.add_argument("--batch-size", type=int, default=16, metavar="B", help="windows per model call")
+    parser.add_argument("--progress", choices=("text", "json", "none"), default="text",
+                        help="progress on stderr (text), as JSON lines on stdout (json), or none")
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    from ercnn_napari.core.errors import ErcnnError
+
+    if bool(args.inputs) == bool(args.project):
+        raise ErcnnError("give either INPUT.tfrecords files or --project PROJECT (one of the two)")
+    if args.tiles and not args.project:
+        raise ErcnnError("--tiles needs --project")
+    if args.stride < 1:
+        raise ErcnnError(f"--stride must be at least 1, not {args.stride}")
+    if args.batch_size < 1:
+        raise ErcnnError(f"--batch-size must be at least 1, not {args.batch_size}")
+
+
+def _jobs(args: argparse.Namespace) -> tuple[list[Any], dict[str, Any]]:
+    from ercnn_napari.core.errors import ProjectError
+    from ercnn_napari.core.tiles import format_tile_id, parse_tile_id
+    from ercnn_napari.ml import predict
+
+    if not args.project:
+        jobs = [predict.file_job(path, args.stride, args.windows) for path in args.inputs]
+        return jobs, {"mode": "files"}
+    from ercnn_napari.core.project import Project
+    from ercnn_napari.ml.observations import open_observations
+
+    project = Project.open(args.project)
+    source = open_observations(project)
+    available = source.tiles()
+    if args.tiles:
+        tiles = [parse_tile_id(t) for t in args.tiles.split(",") if t.strip()]
+        missing = [format_tile_id(t) for t in tiles if t not in available]
+        if missing:
+            raise ProjectError(f"no observations for tile(s) {', '.join(missing)}", source.folder)
+    else:
+        tiles = available
+    if not tiles:
+        raise ProjectError("project has no tiles with observations", project.root)
+    jobs = [predict.tile_job(source, tile, args.stride) for tile in tiles]
+    grid = project.grid
+    return jobs, {"mode": "project", "project": str(Path(project.root).resolve()), "site": project.site,
+                  "crs": grid.crs, "grid": grid.to_dict(), "tiles": [format_tile_id(t) for t in tiles],
+                  "observations": source.describe()}
+
+
+def run(args: argparse.Namespace) -> int:
+    _check_args(args)
+    from ercnn_napari.core.messages import Finished, MessageWriter
+    from ercnn_napari.core.model_files import resolve_model_path
+    from ercnn_napari.ml import predict
+    from ercnn_napari.ml.weights import load_model
+
+    writer = MessageWriter(args.progress, job=NAME)
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # the viewer's Cancel: clean up temp files
+    try:
+        model_paths = [resolve_model_path(m) for m in args.model]
+        models = [load_model(path)[0] for path in model_paths]
+        predictor = predict.Predictor(models, args.combine, args.batch_size)
+        jobs, description = _jobs(args)
+        description.update(models=[str(p.resolve()) for p in model_paths], stride=args.stride)
+        summary = predict.run_prediction(jobs, predictor, args.out, writer, description)
+    except KeyboardInterrupt:
+        writer.emit(Finished(status="cancelled", out=str(args.out)))
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    rate = summary["windows_per_s"]
+    line = (f"predicted {summary['windows']} windows of {summary['inputs']} input(s) in {summary['seconds']:.1f} s "
+            f"({rate:.2f} windows/s) -> {args.out}")
+    print(line, file=sys.stderr if args.progress == "json" else sys.stdout)
+    return 0
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt

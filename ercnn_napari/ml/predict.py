@@ -1,0 +1,220 @@
+"""Per-window change probabilities for TFRecord files or project tiles, written where the viewer reads them.
+
+For every input (a stage-2 or stage-3 file, or a project tile) the predictor writes
+``<stem>.npy`` float32 [n_windows, H, W] in [0, 1] (row i = i-th selected window, in file/time
+order) and ``<stem>_windows.csv`` (the authors' columns) naming those windows, then one
+``prediction.json`` describing the run (models, stride, inputs and, for project tiles, the CRS
+and grid so the viewer can stitch a mosaic). Each file appears under its final name only when
+complete (temp name + rename); a failed input leaves nothing behind.
+
+Several models (e.g. the V1-V3 transfer runs) can be combined by the mean or the maximum of their
+probabilities, the authors' combination rule being unpublished. Windows with ``stride`` K are
+every K-th row of the stride-1 window table, so their IDs match the full table's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from ercnn_napari import __version__
+from ercnn_napari.core.atomic import atomic_path, atomic_write_text
+from ercnn_napari.core.constants import N_CHANNELS
+from ercnn_napari.core.errors import ErcnnError, InputDataError, ModelFileError
+from ercnn_napari.core.messages import Finished, MessageWriter, Progress, Started
+from ercnn_napari.core.tiles import TileId, format_tile_id, parse_tile_stem, tile_stem
+from ercnn_napari.core.window_table import WindowTable, read_window_csv, write_window_csv
+from ercnn_napari.core.windowing import compute_windows
+from ercnn_napari.ml import pipeline
+from ercnn_napari.ml.observations import ObservationSource
+from ercnn_napari.ml.tfrecords import detect_kind, explain_read_error, read_stacked, stage3_dataset
+
+COMBINE_RULES = ("mean", "max")
+
+
+@dataclass
+class PredictionJob:
+    """One input to predict: where its windows come from and which of them to use."""
+
+    stem: str                      # output names: <stem>.npy, <stem>_windows.csv
+    path: Path                     # the file read (named in error messages)
+    kind: str                      # "stacked" or "stage3"
+    table: WindowTable | None      # the selected windows; None = learnt while reading (stage 3, no CSV)
+    make_dataset: Callable[[int], tf.data.Dataset]  # time_steps -> (n_obs, window) in table order
+    stride: int = 1
+    tile: TileId | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        tile = self.tile
+        if tile is None:
+            parsed = parse_tile_stem(self.stem)
+            tile = parsed[1] if parsed else None
+        return {"stem": self.stem, "source": str(self.path), "kind": self.kind,
+                "tile": None if tile is None else format_tile_id(tile),
+                "npy": f"{self.stem}.npy", "windows_csv": f"{self.stem}_windows.csv", **self.extra}
+
+
+def file_job(path: str | Path, stride: int = 1, window_csv: str | Path | None = None) -> PredictionJob:
+    """A job for one stage-2 or stage-3 TFRecord file (the kind is read from its first record).
+
+    ``window_csv`` gives a stage-3 file's window times; without it the windows are known by
+    their observation counts only (empty times in the output CSV).
+    """
+    path = Path(path)
+    kind = detect_kind(path)
+    if kind == "stacked":
+        series = read_stacked(path)
+        full = compute_windows(series.timestamps, source=path)
+        if not len(full):
+            raise InputDataError(f"the series of {len(series)} time steps has no window with enough observations",
+                                 path)
+        positions = full.every(stride)
+        table = full.select(positions)
+        return PredictionJob(path.stem, path, kind, table,
+                             lambda steps: pipeline.stacked_windows(series.observations, full, positions, steps),
+                             stride)
+    table = None
+    if window_csv is not None:
+        full = read_window_csv(window_csv)
+        table = full.select(full.every(stride))
+    return PredictionJob(path.stem, path, kind, table,
+                         lambda steps: _stage3_every(path, stride, steps), stride,
+                         extra={"window_csv": None if window_csv is None else str(window_csv)})
+
+
+def _stage3_every(path: Path, stride: int, time_steps: int) -> tf.data.Dataset:
+    def pad(_index: tf.Tensor, feature: tf.Tensor, _label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        return tf.cast(tf.shape(feature)[0], tf.int64), pipeline.pad_window(feature, time_steps)
+
+    return stage3_dataset(path, with_index=True, stride=stride).map(pad, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def tile_job(source: ObservationSource, tile: TileId, stride: int = 1) -> PredictionJob:
+    """A job for one project tile, whatever the project's observation storage."""
+    full = source.window_table(tile)
+    positions = full.every(stride)
+    return PredictionJob(tile_stem(tile), source.path(tile), source.kind, full.select(positions),
+                         lambda steps: source.dataset(tile, positions, steps), stride, tile)
+
+
+class Predictor:
+    """One or more models behind a single compiled call that returns combined probabilities."""
+
+    def __init__(self, models: Sequence[keras.Model], combine: str = "mean", batch_size: int = 16) -> None:
+        if not models:
+            raise ValueError("need at least one model")
+        if combine not in COMBINE_RULES:
+            raise ValueError(f"combine must be one of {COMBINE_RULES}, not {combine!r}")
+        steps = {int(m.input_shape[1]) for m in models}
+        if len(steps) != 1:
+            raise ModelFileError(f"the models take different numbers of time steps ({sorted(steps)}); "
+                                 "an ensemble needs models built alike")
+        self.models = list(models)
+        self.combine = combine
+        self.batch_size = batch_size
+        self.time_steps = steps.pop()
+        spec = tf.TensorSpec([None, self.time_steps, None, None, N_CHANNELS], tf.float32)
+        self.infer = tf.function(self._combined, input_signature=[spec])
+
+    def _combined(self, batch: tf.Tensor) -> tf.Tensor:
+        outputs = [model(batch, training=False) for model in self.models]
+        if len(outputs) == 1:
+            return outputs[0]
+        stacked = tf.stack(outputs, axis=0)
+        return tf.reduce_mean(stacked, axis=0) if self.combine == "mean" else tf.reduce_max(stacked, axis=0)
+
+    def run(self, job: PredictionJob, on_batch: Callable[[int], None] = lambda n: None
+            ) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities [k, H, W] and observation counts [k] of the job's windows, in order."""
+        if job.table is not None:
+            pipeline.check_fits(job.table, self.time_steps, job.path)
+        batches = iter(pipeline.batched(job.make_dataset(self.time_steps), self.batch_size))
+        probs: list[np.ndarray] = []
+        counts: list[np.ndarray] = []
+        while True:
+            with explain_read_error(job.path, job.kind):  # only reading: a model error is not the file's fault
+                try:
+                    n_obs, windows = next(batches)
+                except StopIteration:
+                    break
+            probs.append(self.infer(windows).numpy())
+            counts.append(n_obs.numpy())
+            on_batch(len(counts[-1]))
+        if not probs:
+            raise InputDataError("has no windows to predict", job.path)
+        result, n_obs = np.concatenate(probs), np.concatenate(counts).astype(np.int64)
+        if not np.isfinite(result).all():
+            raise ErcnnError("the model produced non-finite probabilities; are its weights broken?", job.path)
+        return np.clip(result, 0.0, 1.0).astype(np.float32), n_obs
+
+
+def finish_table(job: PredictionJob, n_obs: np.ndarray) -> WindowTable:
+    """The job's window table, checked against what was read (or built from it for bare stage-3 files)."""
+    if job.table is None:
+        return WindowTable.build(np.arange(len(n_obs)) * job.stride + 1, n_obs)
+    if len(job.table) != len(n_obs):
+        raise InputDataError(f"holds {len(n_obs)} of the selected windows but the window table lists "
+                             f"{len(job.table)}; the table does not belong to this file", job.path)
+    bad = np.flatnonzero(job.table.n_obs != n_obs)
+    if bad.size:
+        i = int(bad[0])
+        raise InputDataError(f"window {int(job.table.ids[i])} has {int(n_obs[i])} observations but the window "
+                             f"table says {int(job.table.n_obs[i])}; the table does not belong to this file",
+                             job.path)
+    return job.table
+
+
+def write_outputs(out_dir: Path, stem: str, probs: np.ndarray, table: WindowTable) -> None:
+    """``<stem>.npy`` and ``<stem>_windows.csv``, each atomically."""
+    with atomic_path(out_dir / f"{stem}.npy") as tmp:
+        np.save(tmp, probs)
+    write_window_csv(table, out_dir / f"{stem}_windows.csv")
+
+
+def run_prediction(jobs: Sequence[PredictionJob], predictor: Predictor, out_dir: str | Path,
+                   writer: MessageWriter, description: dict[str, Any]) -> dict[str, Any]:
+    """Predict every job, write its outputs and ``prediction.json``; returns the summary."""
+    out_dir = Path(out_dir)
+    stems = [job.stem for job in jobs]
+    duplicates = sorted({s for s in stems if stems.count(s) > 1})
+    if duplicates:
+        raise InputDataError(f"several inputs would write {duplicates[0]}.npy; give inputs distinct file names",
+                             out_dir)
+    known = [len(job.table) for job in jobs if job.table is not None]
+    total = sum(known) if len(known) == len(jobs) else 0
+    writer.emit(Started(run_dir=str(out_dir), total=total,
+                        config={"stride": description.get("stride"), "models": description.get("models"),
+                                "inputs": len(jobs), "batch_size": predictor.batch_size}))
+    started = time.perf_counter()
+    done = 0
+    inputs = []
+    for job in jobs:
+        def progress(n: int, job: PredictionJob = job) -> None:
+            nonlocal done
+            done += n
+            writer.emit(Progress(done=done, total=total, desc=f"predicting {job.stem}", unit="windows"))
+
+        probs, n_obs = predictor.run(job, progress)
+        table = finish_table(job, n_obs)
+        write_outputs(out_dir, job.stem, probs, table)
+        inputs.append({**job.describe(), "windows": len(table)})
+    seconds = time.perf_counter() - started
+    summary = {"inputs": len(jobs), "windows": done, "seconds": round(seconds, 3),
+               "windows_per_s": round(done / seconds, 3) if seconds > 0 else None}
+    info = {"format": "ercnn-napari-prediction", "version": 1, "software": f"ercnn-napari {__version__}",
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            **description, "combine": predictor.combine, "time_steps": predictor.time_steps,
+            "batch_size": predictor.batch_size, **summary, "inputs": inputs}
+    atomic_write_text(out_dir / "prediction.json", json.dumps(info, indent=2, default=str) + "\n")
+    writer.emit(Finished(status="completed", out=str(out_dir), summary=summary))
+    return summary
