@@ -275,7 +275,7 @@ class TileGrid:
 
     def tile_of_transform(self, transform: Affine) -> TileId | None:
         """Which tile a tile-sized raster with this top-left corner is (None if it is not aligned)."""
-        center_x, center_y = transform * (self.tile_size / 2, self.tile_size / 2)
+        center_x, center_y = transform @ (self.tile_size / 2, self.tile_size / 2)
         tile = self.tile_at(center_x, center_y)
         if tile is None or not self.matches_tile_transform(transform, tile):
             return None

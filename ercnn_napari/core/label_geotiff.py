@@ -92,7 +92,7 @@ def _check_aligned(transform, tile: TileId, grid: TileGrid, path: Path) -> None:
     offset_y = abs(transform.f - expected.f) / grid.pixel_height
     if same_size and offset_x <= MAX_OFFSET_PIXELS and offset_y <= MAX_OFFSET_PIXELS:
         return
-    center = transform * (grid.tile_size / 2, grid.tile_size / 2)
+    center = transform @ (grid.tile_size / 2, grid.tile_size / 2)
     where = grid.tile_at(*center)
     place = f"tile {format_tile_id(where)}" if where is not None else "outside the project grid"
     if not same_size:
@@ -111,8 +111,8 @@ def _check_aligned(transform, tile: TileId, grid: TileGrid, path: Path) -> None:
 def _reproject_onto_tile(data: np.ndarray, crs, transform, tile: TileId, grid: TileGrid, path: Path) -> np.ndarray:
     """A geographic label onto a projected grid: check it covers the tile, then nearest neighbour."""
     height, width = data.shape
-    left, top = transform * (0, 0)
-    right, bottom = transform * (width, height)
+    left, top = transform @ (0, 0)
+    right, bottom = transform @ (width, height)
     left, right = min(left, right), max(left, right)
     bottom, top = min(bottom, top), max(bottom, top)
     pl, pb, pr, pt = transform_bounds(crs, grid.crs_object, left, bottom, right, top, densify_pts=21)
