@@ -121,11 +121,49 @@ def pad_to_time_steps(array: np.ndarray, time_steps: int, value: float = PAD_VAL
 
 
 @keras.saving.register_keras_serializable(package="ercnn_napari")
+class Keras2BatchNorm(keras.layers.BatchNormalization):
+    """BatchNormalization whose moving statistics evolve as in Keras 2 training.
+
+    Outputs are the same as Keras 3's layer; only the update of the moving statistics in
+    training mode differs, in two ways that matter when the published weights are fine-tuned:
+
+    - Keras 2 used TensorFlow's fused kernel, which feeds the *unbiased* batch variance
+      (``n/(n-1)`` times the biased one used for normalising) into the moving variance.
+    - Inside ``TimeDistributed(Sequential)`` Keras 2 ran the inner block a second time to compute
+      the output mask (``Functional.compute_mask`` re-runs the graph), so the moving statistics of
+      the time-distributed blocks were updated twice per training call with the same batch
+      statistics, i.e. with momentum ``0.99**2``. ``updates_per_call=2`` reproduces that.
+    """
+
+    def __init__(self, updates_per_call: int = 1, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.updates_per_call = int(updates_per_call)
+
+    def call(self, inputs: tf.Tensor, training: bool | None = None, mask: Any = None) -> tf.Tensor:
+        if not (training and self.trainable):
+            return super().call(inputs, training=False)
+        axes = list(range(len(inputs.shape) - 1))
+        mean, variance = tf.nn.moments(inputs, axes=axes)
+        count = tf.cast(tf.reduce_prod(tf.shape(inputs)[:-1]), inputs.dtype)
+        unbiased = variance * count / tf.maximum(count - 1.0, 1.0)
+        keep = self.momentum ** self.updates_per_call
+        self.moving_mean.assign(self.moving_mean * keep + mean * (1.0 - keep))
+        self.moving_variance.assign(self.moving_variance * keep + unbiased * (1.0 - keep))
+        return tf.nn.batch_normalization(inputs, mean, variance, self.beta, self.gamma, self.epsilon)
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(updates_per_call=self.updates_per_call)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="ercnn_napari")
 class ConvBlock(keras.layers.Layer):
     """Conv2D 3x3 "same" + BatchNorm + ReLU, optionally applied to every time step.
 
     With ``time_distributed=True`` the input ``(B, T, H, W, C)`` is folded to ``(B*T, H, W, C)``
-    so BatchNorm sees all steps (padded ones included) as one batch, as Keras 2.4 did.
+    so BatchNorm sees all steps (padded ones included) as one batch, as Keras 2.4 did, and its
+    moving statistics are updated as Keras 2 did (see :class:`Keras2BatchNorm`).
     """
 
     def __init__(self, filters: int, time_distributed: bool = False, **kwargs: Any) -> None:
@@ -133,7 +171,8 @@ class ConvBlock(keras.layers.Layer):
         self.filters = int(filters)
         self.time_distributed = bool(time_distributed)
         self.conv = keras.layers.Conv2D(self.filters, 3, padding="same", name="conv")
-        self.norm = keras.layers.BatchNormalization(momentum=0.99, epsilon=1e-3, name="norm")
+        self.norm = Keras2BatchNorm(updates_per_call=2 if self.time_distributed else 1,
+                                    momentum=0.99, epsilon=1e-3, name="norm")
 
     def build(self, input_shape: Any) -> None:
         image_shape = (None, *tuple(input_shape[-3:]))
