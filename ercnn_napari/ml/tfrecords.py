@@ -228,6 +228,7 @@ def _stage3_graph_decode(raw: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         tf.debugging.assert_less_equal(tf.shape(feature)[0], MAX_OBSERVATIONS, message="too many observations"),
         tf.debugging.assert_all_finite(feature, message="non-finite observation"),
         tf.debugging.assert_all_finite(label, message="non-finite label"),
+        tf.debugging.assert_equal(tf.shape(label), tf.shape(feature)[1:3], message="label shape differs"),
     ]
     with tf.control_dependencies(checks):
         return tf.identity(feature), tf.identity(label)
@@ -271,7 +272,7 @@ def explain_read_error(path: str | os.PathLike, kind: str = "stage3") -> Iterato
     """
     try:
         yield
-    except tf.errors.OpError as exc:
+    except (tf.errors.OpError, UnicodeDecodeError) as exc:  # TF fails to decode some messages of its own
         reader = read_stage3 if kind == "stage3" else _iter_stacked
         for _ in reader(path):
             pass
