@@ -164,12 +164,21 @@ def load_model(path_or_run: str | os.PathLike, mask_mode: str | None = None) -> 
     return model, config
 
 
+def _json_default(value: Any) -> Any:
+    """numpy scalars/arrays and paths are fine in metadata; anything else is a caller's mistake."""
+    if isinstance(value, np.generic | np.ndarray):
+        return value.tolist()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
+
+
 def save_model(model: keras.Model, config: ModelConfig, path: str | os.PathLike,
                metadata: dict[str, Any] | None = None) -> Path:
     """Write ``model`` as an ``*.ercnn.h5`` file, atomically (a crash leaves the old file intact)."""
     path = Path(path)
     try:
-        metadata_json = json.dumps(metadata or {}, sort_keys=True, default=str)
+        metadata_json = json.dumps(metadata or {}, sort_keys=True, default=_json_default, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise ModelFileError(f"model metadata is not JSON-serialisable ({exc})", path) from exc
     with atomic_path(path) as tmp:
