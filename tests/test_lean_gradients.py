@@ -15,7 +15,6 @@ keras = pytest.importorskip("keras")
 
 from ercnn_napari.ml import lean_gradients  # noqa: E402
 from ercnn_napari.ml.lean_gradients import (  # noqa: E402
-    compiled_step,
     lean_step_gradients,
     model_state_variables,
     straightforward_step_gradients,
@@ -63,20 +62,18 @@ def tiny_model() -> keras.Model:
     return _model(ModelConfig.tiny())
 
 
-@pytest.mark.parametrize("graph", [True, False], ids=["tf.function", "eager"])
-def test_lean_equals_straightforward_with_dropout_and_batch_norm(tiny_model, graph: bool) -> None:
+def test_lean_equals_straightforward_with_dropout_and_batch_norm(tiny_model) -> None:
     model = tiny_model
     assert ModelConfig.tiny().recurrent_dropout > 0
     windows, labels = _batch(ModelConfig.tiny().time_steps)
     start = _state(model)
-    if graph:
-        straight, lean = compiled_step(model, lean=False), compiled_step(model, lean=True)
-    else:
-        def straight(w, y):
-            return straightforward_step_gradients(model, w, y)
 
-        def lean(w, y):
-            return lean_step_gradients(model, w, y)
+    def straight(w, y):
+        return straightforward_step_gradients(model, w, y)
+
+    def lean(w, y):
+        return lean_step_gradients(model, w, y)
+
     ref, ref_state = _run(model, straight, windows, labels, start)
     got, got_state = _run(model, lean, windows, labels, start)
 
@@ -96,13 +93,13 @@ def test_dropout_replay_is_what_makes_it_exact(tiny_model, monkeypatch) -> None:
     model = tiny_model
     windows, labels = _batch(ModelConfig.tiny().time_steps, seed=1)
     start = _state(model)
-    ref, _ = _run(model, compiled_step(model, lean=False), windows, labels, start)
+    ref, _ = _run(model, lambda w, y: straightforward_step_gradients(model, w, y), windows, labels, start)
     seeds = {id(v) for v in random_state_variables(model)}
     monkeypatch.setattr(
         lean_gradients, "model_state_variables",
         lambda m: [v for v in model.non_trainable_variables if id(v) not in seeds],
     )
-    broken, _ = _run(model, compiled_step(model, lean=True), windows, labels, start)
+    broken, _ = _run(model, lambda w, y: lean_gradients.lean_step_gradients(model, w, y), windows, labels, start)
     assert _max_diff(broken.gradients, ref.gradients) > 1e-4
     _set_state(model, start)
 
@@ -113,17 +110,20 @@ def test_ties_split_like_reduce_max_and_skipping_changes_nothing() -> None:
     windows, labels = _batch(6, seed=2)
     windows[:, 2] = windows[:, 0]
     start = _state(model)
-    ref, ref_state = _run(model, compiled_step(model, lean=False), windows, labels, start)
+    ref, ref_state = _run(model, lambda w, y: straightforward_step_gradients(model, w, y), windows, labels, start)
     ties = np.equal(ref.predictions.numpy()[:, 0], ref.predictions.numpy()[:, 2])
     maxima = ref.predictions.numpy().max(axis=1)
     assert np.any(ties & (ref.predictions.numpy()[:, 0] == maxima))  # the tie case really occurs
     for skip in (True, False):
-        got, got_state = _run(model, compiled_step(model, lean=True, skip_idle_windows=skip), windows, labels, start)
+        got, got_state = _run(
+            model, lambda w, y, s=skip: lean_step_gradients(model, w, y, skip_idle_windows=s), windows, labels, start
+        )
         assert _max_diff(got.gradients, ref.gradients) <= TOL
         assert _max_diff(got_state, ref_state) <= 1e-7
 
 
-def test_inside_mirrored_strategy_run() -> None:
+def test_inside_mirrored_strategy_run_in_graph_mode() -> None:
+    """The trainer's setting: tf.function around strategy.run (graph mode: control dependencies)."""
     strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
     with strategy.scope():
         model = _model(ModelConfig.tiny())

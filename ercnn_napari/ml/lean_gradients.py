@@ -166,7 +166,10 @@ def lean_step_gradients(
             window = tf.identity(windows[:, k])
             upstream_k = tf.identity(upstream[:, k])
 
-        def replay(k: int = k, window: tf.Tensor = window, upstream_k: tf.Tensor = upstream_k) -> list[tf.Tensor]:
+        def replay(
+            k: int = k, window: tf.Tensor = window, upstream_k: tf.Tensor = upstream_k,
+            accumulated: list[tf.Tensor] = accumulated,
+        ) -> list[tf.Tensor]:
             with tf.control_dependencies(_restore(state, snapshots[k])):
                 window = tf.identity(window)
             with tf.GradientTape() as tape:
