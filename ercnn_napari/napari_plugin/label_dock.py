@@ -1,0 +1,443 @@
+"""Label dock: open a project, paint change on the 10 m grid over the reference pair, never lose a stroke.
+
+The layers (reference pair, tile grid, ONE labels mosaic) come from :mod:`.project_layers`, the
+same code the reader uses; if the project was opened through File > Open, the dock adopts those
+layers instead of adding a second copy. Painting uses napari's own brush, fill, polygon and undo;
+:class:`Autosaver` writes changed tiles to disk about a second after each stroke. Closing the
+window flushes, and asks first when a tile cannot be saved.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from napari.utils.notifications import show_info, show_warning
+from qtpy.QtCore import QEvent, QObject, Qt
+from qtpy.QtWidgets import (
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ercnn_napari.core.errors import ErcnnError
+from ercnn_napari.core.tiles import TileId, format_tile_id, parse_tile_id
+from ercnn_napari.napari_plugin.autosave import Autosaver
+from ercnn_napari.napari_plugin.context import context_for
+from ercnn_napari.napari_plugin.label_session import LabelSession, SaveReport
+from ercnn_napari.napari_plugin.layers import tile_at_display
+from ercnn_napari.napari_plugin.polygon_tools import PolygonTools
+from ercnn_napari.napari_plugin.project_layers import (
+    PROJECT_KEY,
+    ROLE_KEY,
+    grid_layer_data,
+    labels_layer_data,
+    reference_layer_data,
+    split_roles,
+    tile_styles,
+)
+from ercnn_napari.napari_plugin.split_editor import SplitEditor
+
+
+class LabelDock(QWidget):
+    """The analyst's labelling workspace for one project."""
+
+    def __init__(self, napari_viewer: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.viewer = napari_viewer
+        self.context = context_for(napari_viewer)
+        self.project: Any = None
+        self.session: LabelSession | None = None
+        self.autosaver: Autosaver | None = None
+        self.labels_layer: Any = None
+        self.tiles_layer: Any = None
+        self.reference_layers: dict[str, Any] = {}
+        self._build_ui()
+        self._close_guard = _CloseGuard(self)
+        window = getattr(self.viewer.window, "_qt_window", None)
+        if window is not None:
+            window.installEventFilter(self._close_guard)
+        self.viewer.mouse_double_click_callbacks.append(self._on_double_click)
+        self.context.flush_labels = self.flush
+        if self.context.project is not None:
+            self.open_project(self.context.project.root)
+        else:
+            self._adopt_from_layers()
+
+    # -- UI ----------------------------------------------------------------------------------------
+    def _build_ui(self) -> None:
+        self.open_button = QPushButton("Open project…")
+        self.open_button.clicked.connect(self._choose_project)
+        self.project_label = QLabel("no project open")
+        self.project_label.setWordWrap(True)
+        self.status = QLabel("")
+        self.status.setObjectName("ercnn_label_status")
+        self.conflict_label = QLabel("")
+        self.conflict_label.setWordWrap(True)
+        self.theirs_button = QPushButton("Reload from disk")
+        self.theirs_button.clicked.connect(lambda: self.resolve_conflicts(keep_mine=False))
+        self.mine_button = QPushButton("Keep viewer's")
+        self.mine_button.clicked.connect(lambda: self.resolve_conflicts(keep_mine=True))
+        self.toggle_button = QPushButton("Before / after (T)")
+        self.toggle_button.clicked.connect(self.toggle_reference)
+        self.fade = QSlider(Qt.Orientation.Horizontal)
+        self.fade.setRange(0, 100)
+        self.fade.setValue(100)
+        self.fade.setToolTip("opacity of the after image over the before image")
+        self.fade.valueChanged.connect(self._fade_changed)
+        self.tile_edit = QLineEdit()
+        self.tile_edit.setPlaceholderText("y:x")
+        self.tile_edit.returnPressed.connect(self._jump_typed)
+        self.go_button = QPushButton("Go")
+        self.go_button.clicked.connect(self._jump_typed)
+        self.tile_label = QLabel("double-click a tile on the map, or type its id")
+        self.mark_button = QPushButton("Mark labelled (as painted)")
+        self.mark_button.setToolTip("save the current tile even if it shows no change: 'looked, nothing changed'")
+        self.mark_button.clicked.connect(self.mark_current_labelled)
+        self.unlabel_button = QPushButton("Unlabel")
+        self.unlabel_button.clicked.connect(self.unlabel_current)
+        self.paint_button = QPushButton("Paint change")
+        self.paint_button.clicked.connect(self.start_painting)
+        self.polygons = PolygonTools(self)
+        self.splits = SplitEditor(self.selected_tiles, show_warning, self)
+        self.splits.changed.connect(self._split_changed)
+
+        layout = QVBoxLayout(self)
+        row = QHBoxLayout()
+        row.addWidget(self.open_button)
+        row.addWidget(self.project_label, 1)
+        layout.addLayout(row)
+        layout.addWidget(self.status)
+        conflicts = QHBoxLayout()
+        conflicts.addWidget(self.conflict_label, 1)
+        conflicts.addWidget(self.theirs_button)
+        conflicts.addWidget(self.mine_button)
+        layout.addLayout(conflicts)
+        ref = QGroupBox("Reference pair")
+        ref_layout = QHBoxLayout(ref)
+        ref_layout.addWidget(self.toggle_button)
+        ref_layout.addWidget(self.fade, 1)
+        layout.addWidget(ref)
+        tile_box = QGroupBox("Tile")
+        tile_layout = QVBoxLayout(tile_box)
+        jump = QHBoxLayout()
+        jump.addWidget(self.tile_edit, 1)
+        jump.addWidget(self.go_button)
+        tile_layout.addLayout(jump)
+        tile_layout.addWidget(self.tile_label)
+        actions = QHBoxLayout()
+        actions.addWidget(self.paint_button)
+        actions.addWidget(self.mark_button)
+        actions.addWidget(self.unlabel_button)
+        tile_layout.addLayout(actions)
+        layout.addWidget(tile_box)
+        layout.addWidget(self.polygons)
+        split_box = QGroupBox("Train / validation / test split")
+        QVBoxLayout(split_box).addWidget(self.splits)
+        layout.addWidget(split_box)
+        layout.addStretch(1)
+        self.viewer.bind_key("t", lambda _viewer: self.toggle_reference(), overwrite=True)
+        self._update_status()
+
+    # -- project -----------------------------------------------------------------------------------
+    def _choose_project(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open an ERCNN project folder")
+        if folder:
+            self.open_project(folder)
+
+    def _adopt_from_layers(self) -> None:
+        for layer in self.viewer.layers:
+            if layer.metadata.get(ROLE_KEY) == "labels" and layer.metadata.get(PROJECT_KEY):
+                self.open_project(layer.metadata[PROJECT_KEY])
+                return
+
+    def open_project(self, path: str | Path) -> None:
+        """Open (or re-attach to) a project: layers, autosave, splits; flushes a previous project first."""
+        from ercnn_napari.core.project import Project
+
+        if self.session is not None:
+            self.flush()
+        try:
+            project = Project.open(path)
+        except ErcnnError as exc:
+            show_warning(str(exc))
+            return
+        self._detach()
+        self.project = project
+        self.session = LabelSession(project)
+        for tile, problem in self.session.load_errors.items():
+            show_warning(f"label of tile {format_tile_id(tile)} not loaded: {problem}")
+        self._add_layers()
+        self.autosaver = Autosaver(self.session, self.labels_layer, self)
+        self.autosaver.state_changed.connect(self._update_status)
+        self.autosaver.saved.connect(self._on_saved)
+        self.autosaver.conflict.connect(self._on_conflict)
+        self.autosaver.reloaded.connect(self._on_reloaded)
+        self.project_label.setText(f"{project.site}: {project.root}")
+        self.splits.set_project(project)
+        self.polygons.set_project(project)
+        for warning in getattr(project, "warnings", []):
+            show_info(warning)
+        self.context.set_split(self.splits.current_name)
+        self.context.set_project(project)
+        self._restyle_tiles()
+        self._update_status()
+
+    def _existing(self, role: str) -> Any:
+        for layer in self.viewer.layers:
+            meta = layer.metadata
+            if meta.get(ROLE_KEY) == role and Path(meta.get(PROJECT_KEY, "")) == Path(self.project.root):
+                return layer
+        return None
+
+    def _add_layers(self) -> None:
+        project = self.project
+        if self._existing("before") is None:
+            references, problems = reference_layer_data(project)
+            for message in problems:
+                show_warning(message)
+            for data, kwargs, _kind in references:
+                self.viewer.add_image(data, **kwargs)
+        self.reference_layers = {r: self._existing(r) for r in ("before", "after") if self._existing(r)}
+        self.tiles_layer = self._existing("tiles")
+        if self.tiles_layer is None:
+            data, kwargs, _ = grid_layer_data(project, self.session.labelled, {})
+            self.tiles_layer = self.viewer.add_shapes(data, **kwargs)
+        self.labels_layer = self._existing("labels")
+        if self.labels_layer is None:
+            data, kwargs, _ = labels_layer_data(project, self.session.mosaic)
+            self.labels_layer = self.viewer.add_labels(data, **kwargs)
+        elif self.labels_layer.data.shape == self.session.mosaic.shape:
+            # adopt the reader's layer: what it shows is what was on disk when it was read
+            self.session.mosaic = self.labels_layer.data
+            self.session.mosaic[:] = self.session.saved
+            self.labels_layer.refresh()
+        self.session.mosaic = self.labels_layer.data
+        self.viewer.layers.selection.active = self.labels_layer
+        self.viewer.reset_view()
+
+    def shutdown(self) -> None:
+        """Flush and stop autosaving (the window is closing)."""
+        if self.session is not None and self.session.dirty:
+            self.flush()
+        self._detach()
+        if self._on_double_click in self.viewer.mouse_double_click_callbacks:
+            self.viewer.mouse_double_click_callbacks.remove(self._on_double_click)
+
+    def _detach(self) -> None:
+        if self.autosaver is not None:
+            self.autosaver.stop()
+            self.autosaver.setParent(None)
+        self.autosaver = None
+
+    # -- saving ------------------------------------------------------------------------------------
+    def flush(self) -> SaveReport | None:
+        """Save every changed tile now (before a run starts, on close, on project switch)."""
+        if self.autosaver is None:
+            return None
+        return self.autosaver.save_now()
+
+    @property
+    def unsaved_tiles(self) -> list[TileId]:
+        return [] if self.session is None else self.session.changed_tiles()
+
+    def _on_saved(self, report: SaveReport) -> None:
+        for tile, message in report.errors.items():
+            show_warning(f"tile {format_tile_id(tile)} not saved: {message}")
+        if report.saved:
+            self._restyle_tiles()
+
+    def _on_conflict(self, tiles: list[TileId]) -> None:
+        for tile in tiles:
+            show_warning(self.session.conflicts.get(tile, f"tile {format_tile_id(tile)} changed outside"))
+        self._update_status()
+
+    def _on_reloaded(self, tiles: list[TileId]) -> None:
+        show_info("reloaded label(s) changed outside the viewer: " + ", ".join(format_tile_id(t) for t in tiles))
+        self._restyle_tiles()
+
+    def resolve_conflicts(self, keep_mine: bool) -> None:
+        if self.session is None:
+            return
+        for tile in list(self.session.conflicts):
+            if keep_mine:
+                self.session.keep_mine(tile)
+            else:
+                self.session.take_theirs(tile)
+        self.labels_layer.refresh()
+        self._restyle_tiles()
+        self._update_status()
+
+    def _update_status(self) -> None:
+        if self.session is None:
+            self.status.setText("")
+            self.conflict_label.setText("")
+            for button in (self.theirs_button, self.mine_button):
+                button.setVisible(False)
+            return
+        unsaved = self.session.changed_tiles()
+        if unsaved:
+            self.status.setText(f"<b style='color:#ffa040'>● unsaved: {len(unsaved)} tile(s)</b>")
+        else:
+            self.status.setText(f"<span style='color:#39d353'>✓ all labels saved</span> "
+                                f"({len(self.session.labelled)} labelled tile(s))")
+        conflicts = sorted(self.session.conflicts)
+        self.conflict_label.setText(
+            "" if not conflicts else "changed outside the viewer: " + ", ".join(format_tile_id(t) for t in conflicts))
+        for button in (self.theirs_button, self.mine_button):
+            button.setVisible(bool(conflicts))
+
+    # -- tiles -------------------------------------------------------------------------------------
+    def _on_double_click(self, viewer: Any, event: Any) -> None:
+        if self.project is None:
+            return
+        row, col = event.position[-2:]
+        tile = tile_at_display(self.project.grid, row, col)
+        if tile is not None:
+            self.select_tile(tile)
+
+    def _jump_typed(self) -> None:
+        if self.project is None:
+            return
+        try:
+            tile = self.project.grid.check_tile(parse_tile_id(self.tile_edit.text()))
+        except ErcnnError as exc:
+            show_warning(str(exc))
+            return
+        self.context.jump_to(tile)
+        self.select_tile(tile)
+
+    def select_tile(self, tile: TileId) -> None:
+        self.context.set_tile(tile)
+        state = "labelled" if tile in self.session.labelled else "not labelled"
+        role = split_roles(self.splits.current_split()).get(tile, "no split role")
+        self.tile_label.setText(f"tile {format_tile_id(tile)}: {state}, {role}")
+
+    def selected_tiles(self) -> list[TileId]:
+        """Rectangles selected in the tiles layer, else the current tile."""
+        chosen: list[TileId] = []
+        if self.tiles_layer is not None and self.tiles_layer.selected_data:
+            names = self.tiles_layer.features["tile"]
+            chosen = [parse_tile_id(names[i]) for i in sorted(self.tiles_layer.selected_data)]
+        if not chosen and self.context.current_tile is not None:
+            chosen = [self.context.current_tile]
+        return chosen
+
+    def mark_current_labelled(self) -> None:
+        for tile in self.selected_tiles():
+            try:
+                self.session.mark_labelled(tile)
+            except ErcnnError as exc:
+                show_warning(str(exc))
+        self._restyle_tiles()
+        self._update_status()
+
+    def unlabel_current(self) -> None:
+        for tile in self.selected_tiles():
+            self.session.unlabel(tile)
+        self.labels_layer.refresh()
+        self._restyle_tiles()
+        self._update_status()
+
+    def start_painting(self) -> None:
+        if self.labels_layer is None:
+            return
+        self.viewer.layers.selection.active = self.labels_layer
+        self.labels_layer.selected_label = 1
+        self.labels_layer.mode = "paint"
+
+    def _split_changed(self, name: str) -> None:
+        self.context.set_split(name)
+        self._restyle_tiles()
+
+    def _restyle_tiles(self) -> None:
+        if self.tiles_layer is None or self.session is None:
+            return
+        tiles = [parse_tile_id(n) for n in self.tiles_layer.features["tile"]]
+        style = tile_styles(tiles, self.session.labelled, split_roles(self.splits.current_split()))
+        self.tiles_layer.edge_color = style["edge_color"]
+        self.tiles_layer.face_color = style["face_color"]
+        for key in ("labelled", "role"):
+            self.tiles_layer.features[key] = style["features"][key]
+
+    # -- reference pair -----------------------------------------------------------------------------
+    def toggle_reference(self) -> None:
+        after = self.reference_layers.get("after")
+        before = self.reference_layers.get("before")
+        if after is None or before is None:
+            return
+        show_after = not after.visible
+        after.visible = show_after
+        before.visible = True
+        if show_after:
+            after.opacity = self.fade.value() / 100.0
+
+    def _fade_changed(self, value: int) -> None:
+        after = self.reference_layers.get("after")
+        before = self.reference_layers.get("before")
+        if after is None:
+            return
+        if before is not None:
+            before.visible = True
+        after.visible = True
+        after.opacity = value / 100.0
+
+    # -- closing -------------------------------------------------------------------------------------
+    def ask_unsaved(self, count: int) -> str:
+        """Ask what to do with unsaved tiles on close: "save", "discard" or "cancel" (tests replace this)."""
+        box = QMessageBox(self)
+        box.setWindowTitle("Unsaved labels")
+        box.setText(f"{count} tile(s) have label changes that are not on disk yet.")
+        save = box.addButton("Save and close", QMessageBox.ButtonRole.AcceptRole)
+        discard = box.addButton("Close without saving", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(save)
+        box.exec()
+        clicked = box.clickedButton()
+        return "save" if clicked is save else "discard" if clicked is discard else "cancel"
+
+    def handle_close(self, interactive: bool) -> bool:
+        """Decide whether the window may close; programmatic closes always flush and never block."""
+        if self.session is None or not self.session.dirty:
+            return True
+        if not interactive:
+            self.flush()
+            return True
+        choice = self.ask_unsaved(len(self.session.changed_tiles()))
+        if choice == "cancel":
+            return False
+        if choice == "save":
+            report = self.flush()
+            if report is not None and not report.ok:
+                show_warning("some tiles could not be saved (see the label dock); the window stays open")
+                return False
+        return True
+
+
+class _CloseGuard(QObject):
+    """Event filter on the main window: runs the dock's close check before napari closes."""
+
+    def __init__(self, dock: LabelDock) -> None:
+        super().__init__(dock)
+        self.dock = dock
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
+        if event.type() == QEvent.Type.Close:
+            try:
+                allowed = self.dock.handle_close(event.spontaneous())
+            except RuntimeError:  # the dock's C++ side is already gone
+                return False
+            if not allowed:
+                event.ignore()
+                return True
+            # the window goes away: stop timers now so none fires into destroyed layers
+            obj.removeEventFilter(self)
+            self.dock.shutdown()
+        return False
