@@ -132,6 +132,8 @@ def rasterize_polygons(
     Polygons that miss the grid entirely are an error, because that nearly always means a wrong CRS.
     """
     projected = [_to_grid_crs(g, polygons.crs, grid.crs) for g in polygons.geometries if not g.is_empty]
+    for geometry in projected:
+        shapely.prepare(geometry)  # many tile tests against the same polygon
     grid_box = box(*grid.bounds)
     if projected and not any(g.intersects(grid_box) for g in projected):
         raise ProjectError(
@@ -150,7 +152,9 @@ def rasterize_polygons(
         tile_box = box(*grid.tile_bounds(tile))
         hits = [g for g in projected if g.intersects(tile_box)]
         label = np.zeros((size, size), dtype=np.uint8)
-        if hits:
+        if any(g.contains(tile_box) for g in hits):
+            label[:] = 1  # inside a large polygon (an AoI, a new district): no need to burn
+        elif hits:
             label = rasterize([(mapping(g), 1) for g in hits], out_shape=(size, size),
                               transform=grid.tile_transform(tile), fill=0, all_touched=all_touched, dtype="uint8")
         if wanted is not None or label.any():
