@@ -293,3 +293,20 @@ def test_killed_process_mid_write_leaves_previous_files_readable(store):
     assert result.returncode == 9, result.stderr
     _assert_previous_label_intact(store, good)
     assert store.tiles() == [TILE]  # stray temporary files are not mistaken for labels
+
+
+def test_geographic_project_resamples_labels_on_a_slightly_different_degree_grid(tmp_path):
+    grid = TileGrid("EPSG:4326", 5.38, 50.73, 0.00014, 0.00009, 3, 3)
+    store = LabelStore(tmp_path, "Liege", grid)
+    left, _, _, top = grid.tile_bounds((1, 1))
+    label = np.zeros((32, 32), np.uint8)
+    label[8:24, 4:12] = 1
+    # 2 % finer pixels and a 0.3-pixel shift, as a download over the tile's own WGS84 box gives
+    shifted = from_origin(left + 0.3 * 0.00014, top, 0.00014 / 1.02, 0.00009 / 1.02)
+    write_tif(store.tif_path((1, 1)), label, "EPSG:4326", shifted)
+    got = store.read((1, 1))
+    assert got.shape == (32, 32) and np.count_nonzero(got != label) <= 40   # edges of the 16 x 8 block
+    assert got[10:22, 5:11].all() and not got[:, 14:].any()
+    write_tif(store.tif_path((1, 1)), label, "EPSG:4326", from_origin(left + 32 * 0.00014, top, 0.000139, 0.00009))
+    with pytest.raises(LabelError, match="does not lie on tile 1:1.*centre lies tile 1:2"):
+        store.read((1, 1))

@@ -65,6 +65,9 @@ def read_label_geotiff(path: str | os.PathLike, tile: TileId, grid: TileGrid) ->
         _check_shape(data, size, path)
         return (data > 0).astype(np.uint8)
     if crs is None or same_crs(crs, grid.crs):
+        if grid.is_geographic and not _is_aligned(transform, data.shape, tile, grid):
+            # per-tile downloads over WGS84 boxes do not share one exact degree grid
+            return _reproject_onto_tile(data, grid.crs_object, transform, tile, grid, path)
         _check_shape(data, size, path)
         _check_aligned(transform, tile, grid, path)
         return (data > 0).astype(np.uint8)
@@ -82,14 +85,27 @@ def _check_shape(data: np.ndarray, size: int, path: Path) -> None:
         raise LabelError(f"label GeoTIFF has {data.shape[0]} x {data.shape[1]} pixels, expected {size} x {size}", path)
 
 
+def _same_pixel_size(transform, grid: TileGrid) -> bool:
+    return (abs(transform.a - grid.pixel_width) <= 1e-3 * grid.pixel_width
+            and abs(-transform.e - grid.pixel_height) <= 1e-3 * grid.pixel_height
+            and transform.b == 0 and transform.d == 0)
+
+
+def _offsets(transform, tile: TileId, grid: TileGrid) -> tuple[float, float]:
+    expected = grid.tile_transform(tile)
+    return abs(transform.c - expected.c) / grid.pixel_width, abs(transform.f - expected.f) / grid.pixel_height
+
+
+def _is_aligned(transform, shape: tuple[int, ...], tile: TileId, grid: TileGrid) -> bool:
+    offset_x, offset_y = _offsets(transform, tile, grid)
+    return (tuple(shape) == (grid.tile_size, grid.tile_size) and _same_pixel_size(transform, grid)
+            and offset_x <= MAX_OFFSET_PIXELS and offset_y <= MAX_OFFSET_PIXELS)
+
+
 def _check_aligned(transform, tile: TileId, grid: TileGrid, path: Path) -> None:
     """Same CRS: pixel size must match and the corner must be within half a pixel of the tile's."""
-    expected = grid.tile_transform(tile)
-    same_size = (abs(transform.a - expected.a) <= 1e-3 * expected.a
-                 and abs(transform.e - expected.e) <= 1e-3 * abs(expected.e)
-                 and transform.b == 0 and transform.d == 0)
-    offset_x = abs(transform.c - expected.c) / grid.pixel_width
-    offset_y = abs(transform.f - expected.f) / grid.pixel_height
+    same_size = _same_pixel_size(transform, grid)
+    offset_x, offset_y = _offsets(transform, tile, grid)
     if same_size and offset_x <= MAX_OFFSET_PIXELS and offset_y <= MAX_OFFSET_PIXELS:
         return
     center = transform @ (grid.tile_size / 2, grid.tile_size / 2)
@@ -109,7 +125,11 @@ def _check_aligned(transform, tile: TileId, grid: TileGrid, path: Path) -> None:
 
 
 def _reproject_onto_tile(data: np.ndarray, crs, transform, tile: TileId, grid: TileGrid, path: Path) -> np.ndarray:
-    """A geographic label onto a projected grid: check it covers the tile, then nearest neighbour."""
+    """Resample a label onto its tile (nearest neighbour) after checking that it covers that tile.
+
+    Used for geographic labels on a projected grid, and for labels on a geographic grid whose
+    degree spacing differs slightly from the grid's.
+    """
     height, width = data.shape
     left, top = transform @ (0, 0)
     right, bottom = transform @ (width, height)
