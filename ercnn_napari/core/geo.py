@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from affine import Affine
@@ -156,11 +157,12 @@ class TileGrid:
             raise ProjectError(f"tile grid description is invalid: {exc}") from exc
 
     # ----------------------------------------------------------------- whole grid
-    @property
+    @cached_property
     def crs_object(self) -> CRS:
+        """The CRS as a rasterio object (parsed once: label reads ask for it on every tile)."""
         return CRS.from_user_input(self.crs)
 
-    @property
+    @cached_property
     def is_geographic(self) -> bool:
         """True for latitude/longitude grids (pixel sizes in degrees)."""
         return bool(self.crs_object.is_geographic)
