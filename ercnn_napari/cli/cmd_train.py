@@ -1,0 +1,83 @@
+"""``ercnn-napari train``: fine-tune ERCNN-DRS on a project's labelled tiles (a worker process).
+
+Exit codes: 0 = completed, or cancelled by SIGTERM/SIGINT with a resumable checkpoint (the
+``finished`` event's ``status`` says which); 2 = the run could not start or failed on an input,
+a weights file or memory (an ``error`` event names the file); 1 = an unexpected failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+NAME = "train"
+HELP = ("Fine-tune ERCNN-DRS on the labelled tiles of a project split (the transfer recipe of "
+        "Zitzlsberger et al. 2023), writing a run folder.")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("project", nargs="?", help="project folder (optional with --resume)")
+    parser.add_argument("--split", default="V1", help="split to train on (training/<SPLIT>/ lists; default V1)")
+    parser.add_argument("--preset", choices=("paper", "quick", "tiny"), default="paper",
+                        help="paper = the published recipe; quick = a few CPU minutes with the full "
+                             "network; tiny = a smoke test with a tiny network (default paper)")
+    parser.add_argument("--baseline", help="model to start from (published .hdf5, *.ercnn.h5 or a run "
+                        "folder); default: ERCNN_NAPARI_BASELINE, ERCNN_PUBLISHED_WEIGHTS or the demo baseline")
+    parser.add_argument("--epochs", type=_positive)
+    parser.add_argument("--steps-per-epoch", type=_positive,
+                        help="cap (or extend) an epoch to this many steps; default: all samples once")
+    parser.add_argument("--windows-per-sample", type=_positive, help="windows predicted per sample (paper: 10)")
+    parser.add_argument("--batch-size", type=_positive, help="samples per replica and step (paper: 8)")
+    parser.add_argument("--learning-rate", type=float, help="per replica; scaled by replicas (paper: 0.001)")
+    parser.add_argument("--freeze", choices=("none", "sar", "optical", "both"),
+                        help="keep the SAR and/or optical input path fixed (default none, as in the paper)")
+    parser.add_argument("--remainder", choices=("drop", "pad"),
+                        help="samples that do not fill the last batch of an epoch: drop them (default; a "
+                             "different set each epoch) or fill the batch from the next shuffle")
+    parser.add_argument("--gradients", choices=("lean", "straightforward"),
+                        help="lean = one window on the gradient tape at a time (same result, far less "
+                             "memory; default except for tiny); straightforward = all windows on one tape")
+    parser.add_argument("--no-evaluate", action="store_true", help="skip the before/after evaluation")
+    parser.add_argument("--eval-windows", type=int, help="evenly spaced windows per tile in the evaluation (0 = all)")
+    parser.add_argument("--out", help="run folder to create (default PROJECT/runs/<time>_<split>_<preset>)")
+    parser.add_argument("--resume", metavar="RUNDIR", help="continue a cancelled run from its last checkpoint")
+    parser.add_argument("--gpus", default="all", help="'all' (default), 'none' or GPU numbers like 0,1")
+    parser.add_argument("--seed", type=int, help="seed of the sample order, windows and initialisation (default 123)")
+    parser.add_argument("--skip-memory-check", action="store_true",
+                        help="start even if the memory estimate says a step will not fit")
+    parser.add_argument("--progress", choices=("text", "json", "none"), default="text",
+                        help="json = one event per line on stdout, for the viewer")
+
+
+def run(args: argparse.Namespace) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+    from ercnn_napari.core.errors import ErcnnError
+    from ercnn_napari.ml.train import run_training
+
+    if args.resume:
+        return run_training(args.project, None, resume=args.resume, gpus=args.gpus, progress=args.progress,
+                            check_memory=not args.skip_memory_check, epochs_override=args.epochs)
+    if not args.project:
+        raise ErcnnError("give a PROJECT folder to train on, or --resume RUNDIR")
+    from ercnn_napari.ml.presets import resolve_config
+
+    overrides = {
+        "split": args.split, "baseline": args.baseline, "epochs": args.epochs,
+        "steps_per_epoch": args.steps_per_epoch, "windows_per_sample": args.windows_per_sample,
+        "batch_size": args.batch_size, "learning_rate": args.learning_rate, "freeze": args.freeze,
+        "remainder": args.remainder, "seed": args.seed, "eval_windows": args.eval_windows,
+        "lean_gradients": None if args.gradients is None else args.gradients == "lean",
+        "evaluate": False if args.no_evaluate else None,
+    }
+    config = resolve_config(args.preset, overrides)
+    if args.baseline is not None:
+        config.model = None  # an explicit baseline decides the architecture, also for the tiny preset
+    return run_training(args.project, config, out=args.out, gpus=args.gpus, progress=args.progress,
+                        check_memory=not args.skip_memory_check)

@@ -1,0 +1,124 @@
+"""Precision / recall / F1 / IoU of a model on labelled tiles, on the max-over-windows map.
+
+The transfer labels say "change somewhere in the period", so a model is judged the way it is
+trained: predict windows spread over the whole period, take the per-pixel maximum, threshold it
+(0.5) and compare with the label. Scores are reported per tile and pooled over all tiles
+(core.metrics, the same code the viewer uses, so both agree to the last digit).
+
+Which windows: ``windows_per_tile`` evenly spaced windows of the tile's window table (the first
+and the last included), or every window when it is 0. Evenly spaced rather than random so a
+before/after comparison sees the very same windows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ercnn_napari.core.errors import LabelError
+from ercnn_napari.core.metrics import tile_scores
+from ercnn_napari.core.tiles import TileId, format_tile_id
+
+
+def evenly_spaced(n_windows: int, count: int) -> np.ndarray:
+    """``count`` distinct window indices spread over ``0..n_windows-1`` (all if count is 0 or too big)."""
+    if count <= 0 or count >= n_windows:
+        return np.arange(n_windows, dtype=np.int64)
+    return np.unique(np.round(np.linspace(0, n_windows - 1, count)).astype(np.int64))
+
+
+def fit_time_steps(windows: np.ndarray, time_steps: int) -> np.ndarray:
+    """Make windows [k, T_in, H, W, C] match a model with ``time_steps`` steps.
+
+    Windows come padded to 92 steps. The full network takes them as they are; a test-sized
+    network with fewer steps sees the first ``time_steps`` observations of each window (only
+    tiny configurations have T < 92, and they exist to exercise the code, not to be accurate).
+    """
+    t_in = windows.shape[1]
+    if t_in == time_steps:
+        return windows
+    if t_in > time_steps:
+        return windows[:, :time_steps]
+    pad = [(0, 0)] * windows.ndim
+    pad[1] = (0, time_steps - t_in)
+    return np.pad(windows, pad, constant_values=np.float32(-1.0))
+
+
+def load_labels(labels: Any, tiles: Sequence[TileId]) -> dict[TileId, np.ndarray]:
+    """Every tile's label as float32 0/1, refusing tiles without one (naming the expected file)."""
+    result = {}
+    for tile in tiles:
+        array = labels.read(tile)
+        if array is None:
+            raise LabelError(f"tile {format_tile_id(tile)} has no label; label it or remove it from the split",
+                             labels.npy_path(tile))
+        result[tile] = (np.asarray(array) > 0).astype(np.float32)
+    return result
+
+
+def predict_max_map(model: Any, windows: np.ndarray, batch_size: int = 8) -> np.ndarray:
+    """Per-pixel maximum of the model's predictions over windows [k, T, H, W, C] -> [H, W]."""
+    best = None
+    for start in range(0, len(windows), batch_size):
+        pred = np.asarray(model(windows[start:start + batch_size], training=False))
+        chunk = pred.max(axis=0)
+        best = chunk if best is None else np.maximum(best, chunk)
+    return best
+
+
+def evaluate_tiles(
+    model: Any,
+    time_steps: int,
+    source: Any,
+    labels: dict[TileId, np.ndarray],
+    *,
+    windows_per_tile: int = 20,
+    threshold: float = 0.5,
+    border: int = 0,
+    batch_size: int = 8,
+    should_stop: Callable[[], bool] | None = None,
+    on_tile: Callable[[int, int, TileId], None] | None = None,
+) -> dict[str, Any]:
+    """Scores of ``model`` on ``labels``' tiles; ``source`` is an ml.observations source.
+
+    Returns ``{"per_tile": {"y:x": scores+counts}, "overall": ..., "windows": {"y:x": [window ids]},
+    "threshold", "border", "windows_per_tile"}``. ``should_stop`` is polled between tiles so a
+    cancelled worker does not sit through a long evaluation; a stopped evaluation returns the
+    tiles done so far with ``"complete": False``.
+    """
+    pairs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    window_ids: dict[str, list[int]] = {}
+    tiles = list(labels)
+    complete = True
+    for done, tile in enumerate(tiles):
+        if should_stop is not None and should_stop():
+            complete = False
+            break
+        table = source.window_table(tile)
+        indices = evenly_spaced(len(table), windows_per_tile)
+        windows = fit_time_steps(np.asarray(source.windows(tile, indices), np.float32), time_steps)
+        prediction = predict_max_map(model, windows, batch_size)
+        label = labels[tile]
+        if prediction.shape != label.shape:
+            raise LabelError(f"label of tile {format_tile_id(tile)} has shape {label.shape}, the "
+                             f"observations give {prediction.shape}")
+        key = format_tile_id(tile)
+        pairs[key] = (prediction, label)
+        window_ids[key] = [int(table.ids[i]) for i in indices]
+        if on_tile is not None:
+            on_tile(done + 1, len(tiles), tile)
+    per_tile, overall = tile_scores(pairs, threshold=threshold, border=border)
+    return {
+        "per_tile": per_tile, "overall": overall, "windows": window_ids, "threshold": threshold,
+        "border": border, "windows_per_tile": windows_per_tile, "complete": complete,
+    }
+
+
+def compare(before: dict[str, Any], after: dict[str, Any]) -> dict[str, float]:
+    """Overall score changes after - before (nan stays nan): the headline of evaluation.json."""
+    delta = {}
+    for key in ("precision", "recall", "f1", "iou"):
+        delta[key] = float(after["overall"][key]) - float(before["overall"][key])
+    return delta

@@ -1,0 +1,175 @@
+"""Training configurations: the paper's recipe and two smaller presets, as one resolved dataclass.
+
+The run folder stores the *resolved* configuration (``config.json``), so a run can be repeated or
+resumed without knowing which preset and flags produced it. This module does not import
+TensorFlow: the command line resolves and validates the configuration before paying for TF.
+
+Presets
+-------
+``paper``  the transfer recipe of Zitzlsberger et al. (2023): 10 windows per sample (first at
+           index 20, then every 45-55 windows), 16 augmentations per tile and epoch, SGD
+           lr 0.001 x replicas with momentum 0.8, batch 8 per replica, validation repeated 3x,
+           500 epochs, nothing frozen, best validation loss kept.
+``quick``  CPU-friendly fine-tune with the full network: 3 windows spread over the period,
+           batch 2, a few short epochs, lean gradients, a cheaper validation.
+``tiny``   the tiny test network built from scratch, 2 windows, 1 epoch of 2 steps: a smoke
+           test of the whole worker (GUI tests), well under a minute on a CPU. Straightforward
+           gradients by default: memory does not matter there, and their graph traces in about
+           half the time of the lean one (``--gradients lean`` to test that path).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from ercnn_napari.core.errors import ErcnnError
+
+#: All 16 augmentation codes: 2 mask x 2 horizontal flip x 4 rotations (see ml.augment).
+ALL_AUGMENT_CODES: tuple[int, ...] = tuple(range(16))
+
+PRESET_NAMES = ("paper", "quick", "tiny")
+FREEZE_CHOICES = ("none", "sar", "optical", "both")
+REMAINDER_CHOICES = ("drop", "pad")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides what a training run computes.
+
+    Fields that only affect *where* things go (output folder, devices, progress mode) are not
+    here, so two runs with equal configs and seeds compute the same weights.
+    """
+
+    preset: str = "paper"
+    split: str = "V1"
+    seed: int = 123
+    epochs: int = 500
+    #: None = one full pass over train tiles x augmentations; a number caps (or cycles) it.
+    steps_per_epoch: int | None = None
+    batch_size: int = 8                      #: per replica, as in the paper
+    learning_rate: float = 0.001             #: per replica; scaled by the number of replicas
+    momentum: float = 0.8
+    windows_per_sample: int = 10
+    first_window: int = 20
+    #: Gap between consecutive windows (inclusive range). None = the paper's 45-55 scaled to
+    #: the number of windows, so that any K windows span the same part of the period as 10 do.
+    window_gap: tuple[int, int] | None = None
+    augment_codes: tuple[int, ...] = ALL_AUGMENT_CODES
+    val_augment_codes: tuple[int, ...] = ALL_AUGMENT_CODES
+    val_repeats: int = 3
+    #: what to do with the samples that do not fill the last global batch of an epoch
+    remainder: str = "drop"
+    freeze: str = "none"
+    lean_gradients: bool = True
+    #: None = the baseline's architecture; a dict (ModelConfig.to_dict()) = build from scratch
+    model: dict[str, Any] | None = None
+    threshold: float = 0.5
+    #: evenly spaced windows per tile for the before/after evaluation (0 = all windows)
+    eval_windows: int = 20
+    evaluate: bool = True
+    baseline: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["augment_codes"] = list(self.augment_codes)
+        data["val_augment_codes"] = list(self.val_augment_codes)
+        data["window_gap"] = None if self.window_gap is None else list(self.window_gap)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ErcnnError(f"unknown training configuration keys {unknown}")
+        values = dict(data)
+        for key in ("augment_codes", "val_augment_codes"):
+            if key in values:
+                values[key] = tuple(int(c) for c in values[key])
+        if values.get("window_gap") is not None:
+            values["window_gap"] = tuple(int(g) for g in values["window_gap"])
+        config = cls(**values)
+        config.validate()
+        return config
+
+    def resolved_window_gap(self) -> tuple[int, int]:
+        """The gap range actually used: explicit, or the paper's 45-55 scaled to K windows."""
+        if self.window_gap is not None:
+            return self.window_gap
+        if self.windows_per_sample <= 1:
+            return (45, 55)
+        scale = 9.0 / (self.windows_per_sample - 1)
+        return (max(1, round(45 * scale)), max(1, round(55 * scale)))
+
+    def validate(self) -> None:
+        """Refuse settings that cannot run, with a sentence that says which one."""
+        problems = []
+        if self.preset not in PRESET_NAMES:
+            problems.append(f"preset must be one of {PRESET_NAMES}, not {self.preset!r}")
+        if self.epochs < 1:
+            problems.append("epochs must be at least 1")
+        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
+            problems.append("steps per epoch must be at least 1")
+        if self.batch_size < 1:
+            problems.append("batch size must be at least 1")
+        if self.windows_per_sample < 1:
+            problems.append("windows per sample must be at least 1")
+        if self.first_window < 0:
+            problems.append("first window index must not be negative")
+        gap = self.resolved_window_gap()
+        if gap[0] < 1 or gap[1] < gap[0]:
+            problems.append(f"window gap must be a range 1 <= min <= max, not {gap}")
+        if not self.augment_codes or any(c not in ALL_AUGMENT_CODES for c in self.augment_codes):
+            problems.append("augmentation codes must be a non-empty subset of 0..15")
+        if not self.val_augment_codes or any(c not in ALL_AUGMENT_CODES for c in self.val_augment_codes):
+            problems.append("validation augmentation codes must be a non-empty subset of 0..15")
+        if self.val_repeats < 1:
+            problems.append("validation repeats must be at least 1")
+        if self.remainder not in REMAINDER_CHOICES:
+            problems.append(f"remainder must be one of {REMAINDER_CHOICES}")
+        if self.freeze not in FREEZE_CHOICES:
+            problems.append(f"freeze must be one of {FREEZE_CHOICES}")
+        if not 0.0 < self.threshold < 1.0:
+            problems.append("threshold must be between 0 and 1")
+        if self.learning_rate <= 0 or not 0.0 <= self.momentum < 1.0:
+            problems.append("learning rate must be positive and momentum in [0, 1)")
+        if self.eval_windows < 0:
+            problems.append("evaluation windows must not be negative")
+        if problems:
+            raise ErcnnError("invalid training configuration: " + "; ".join(problems))
+
+
+def preset_config(name: str) -> TrainConfig:
+    """The configuration of a named preset (before command-line overrides)."""
+    if name == "paper":
+        return TrainConfig(preset="paper")
+    if name == "quick":
+        return TrainConfig(
+            preset="quick", epochs=4, steps_per_epoch=6, batch_size=2, windows_per_sample=3,
+            first_window=20, learning_rate=0.001, val_augment_codes=(0,), val_repeats=1,
+            eval_windows=6,
+        )
+    if name == "tiny":
+        from ercnn_napari.ml.model import ModelConfig  # imports TF: only called inside a worker
+
+        return TrainConfig(
+            preset="tiny", epochs=1, steps_per_epoch=2, batch_size=2, windows_per_sample=2,
+            first_window=0, val_augment_codes=(0,), val_repeats=1, eval_windows=2,
+            model=ModelConfig.tiny().to_dict(), lean_gradients=False,
+        )
+    raise ErcnnError(f"unknown preset {name!r}; choose one of {', '.join(PRESET_NAMES)}")
+
+
+def resolve_config(preset: str, overrides: dict[str, Any]) -> TrainConfig:
+    """A preset with the given non-None overrides applied, validated."""
+    config = preset_config(preset)
+    values = config.to_dict()
+    for key, value in overrides.items():
+        if value is not None:
+            if key not in values:
+                raise ErcnnError(f"unknown training option {key!r}")
+            values[key] = value
+    return TrainConfig.from_dict(values)

@@ -1,0 +1,168 @@
+"""The fine-tuning worker: start (or resume) a run, train, validate, checkpoint, evaluate.
+
+Contract with the viewer (and any script): the run's progress is a stream of
+``core.messages`` events, on stdout with ``--progress json`` and always in the run folder's
+``events.jsonl``; results are files in the run folder (ml.run_folder). How a run ends:
+
+* completed: ``finished`` with status ``completed``, exit code 0;
+* cancelled by SIGTERM/SIGINT: the current step finishes, a resumable checkpoint is written,
+  ``finished`` with status ``cancelled``, exit code :data:`EXIT_CANCELLED` (0: an orderly stop
+  the user asked for is not a failure; the status field tells it apart from completion);
+* failed (bad input, out of memory): ``error`` naming the file, exit code 2 (cli.main).
+
+Resuming continues from the last checkpoint with the same result as an uninterrupted run: model,
+optimizer and dropout-generator states are checkpointed, and the data of every step is a pure
+function of (seed, epoch, step) (ml.training_data).
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ercnn_napari.core.atomic import atomic_path
+from ercnn_napari.core.errors import ErcnnError, ResourceError
+from ercnn_napari.core.messages import Error, Message, MessageWriter
+from ercnn_napari.core.metrics import Confusion, confusion, scores
+from ercnn_napari.ml.presets import TrainConfig
+from ercnn_napari.ml.run_folder import RunFolder
+
+EXIT_CANCELLED = 0
+
+
+class StopRequest:
+    """Turns SIGTERM/SIGINT into a flag the loop polls between steps (never mid-step)."""
+
+    def __init__(self) -> None:
+        self.signal_name: str | None = None
+        self._previous: dict[int, Any] = {}
+
+    def install(self) -> StopRequest:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.signal_name = signal.Signals(signum).name
+
+    def __call__(self) -> bool:
+        return self.signal_name is not None
+
+    def uninstall(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+class EventSink:
+    """Every event goes to the progress writer (if this is the chief) and to events.jsonl."""
+
+    def __init__(self, writer: MessageWriter, chief: bool = True) -> None:
+        self.writer = writer
+        self.chief = chief
+        self.run: RunFolder | None = None
+
+    def emit(self, message: Message, to_stream: bool = True) -> None:
+        if not message.job:
+            message.job = "train"
+        if not self.chief:
+            return
+        if to_stream:
+            self.writer.emit(message)
+        if self.run is not None:
+            self.run.append_event(message)
+
+
+def run_training(project: str | None, config: TrainConfig | None, *, out: str | None = None,
+                 resume: str | None = None, gpus: str | None = None, progress: str = "text",
+                 check_memory: bool = True, epochs_override: int | None = None) -> int:
+    """Run (or resume) one training run; returns the process exit code. See module docstring."""
+    from ercnn_napari.ml.distribute import select_devices
+
+    select_devices(gpus)  # before TensorFlow initialises its devices
+    stop = StopRequest().install()
+    sink = EventSink(MessageWriter(progress, job="train"))
+    try:
+        return _run(project, config, out, resume, sink, stop, check_memory, epochs_override)
+    except ErcnnError as exc:
+        # cli.main prints it and emits it on stdout; the run folder must record it too
+        sink.emit(Error(message=str(exc), kind=exc.kind, path=exc.path), to_stream=False)
+        raise
+    except Exception as exc:
+        sink.emit(Error(message=f"training failed unexpectedly: {type(exc).__name__}: {exc}", kind="internal"))
+        raise
+    finally:
+        stop.uninstall()
+
+
+def _run(project_arg: str | None, config: TrainConfig | None, out: str | None, resume: str | None,
+         sink: EventSink, stop: StopRequest, check_memory: bool, epochs_override: int | None) -> int:
+    from ercnn_napari.core.model_files import default_baseline, resolve_model_path
+    from ercnn_napari.core.project import Project
+
+    if resume:
+        run = RunFolder.open_for_resume(resume)
+        saved = run.read_json(run.config_json)
+        config = TrainConfig.from_dict(saved["train"])
+        project_root = Path(saved["project"])
+        if project_arg and Path(project_arg).resolve() != project_root.resolve():
+            raise ErcnnError(f"this run was trained on the project {project_root}, not {project_arg}", run.root)
+        if epochs_override is not None:
+            config.epochs = int(epochs_override)
+            config.validate()
+    else:
+        if not project_arg or config is None:
+            raise ErcnnError("a project folder is needed to start a run (or --resume RUNDIR)")
+        project_root = Path(project_arg).resolve()
+        run = None
+    project = Project.open(project_root)
+    if config.baseline is None and config.model is None and not resume:
+        found = default_baseline()
+        if found is None:
+            raise ErcnnError("no baseline model: pass --baseline FILE, or set ERCNN_NAPARI_BASELINE or "
+                             "ERCNN_PUBLISHED_WEIGHTS (the demo baseline is not installed)")
+        config.baseline = str(found)
+    if config.baseline is not None:
+        config.baseline = str(resolve_model_path(config.baseline))
+
+    from ercnn_napari.ml.observations import open_observations
+    from ercnn_napari.ml.train_setup import collect_inputs
+
+    source = open_observations(project)
+    inputs = collect_inputs(project, config.split, source, min_windows=config.windows_per_sample)
+
+    from ercnn_napari.ml.train_loop import TrainingLoop
+
+    if run is None:
+        run = RunFolder.create(out or RunFolder.default_path(project.root, config.split, config.preset))
+    loop = TrainingLoop(run, project, source, inputs, config, sink, stop, resuming=bool(resume))
+    return loop.execute(check_memory)
+
+
+def confusion_of_batch(maps: np.ndarray, labels: np.ndarray, weights: np.ndarray, threshold: float) -> Confusion:
+    """Pooled confusion of the real (weight > 0) samples of a validation batch."""
+    total = Confusion()
+    for m, lab, w in zip(maps, labels, weights, strict=True):
+        if w > 0:
+            total = total + confusion(m, lab, threshold=threshold)
+    return total
+
+
+def validation_summary(loss_sum: float, weight_sum: float, counts: Confusion) -> tuple[float, dict[str, float]]:
+    loss = loss_sum / weight_sum if weight_sum else float("nan")
+    return loss, {k: float(v) for k, v in scores(counts).items()}
+
+
+def copy_model_file(source: Path, target: Path) -> None:
+    """Copy a finished model file atomically (the final model = the best checkpoint)."""
+    with atomic_path(target) as tmp:
+        shutil.copyfile(source, tmp)
+
+
+def out_of_memory(exc: BaseException, run: RunFolder) -> ResourceError:
+    return ResourceError(f"ran out of memory during training ({type(exc).__name__}); lower --batch-size or "
+                         f"--windows-per-sample, or use lean gradients", run.root)
+

@@ -1,0 +1,308 @@
+"""The epoch/step loop of a training run, with checkpoints, cancellation and the final evaluation.
+
+ml.train prepares the inputs and decides how the process ends; this class owns the TensorFlow
+objects (strategy, model, optimizer, checkpoint) for the life of one run. State that must survive
+a cancel is in two places: the ``tf.train.Checkpoint`` (model incl. batch-norm statistics and
+dropout seed state, optimizer incl. momentum and iteration count) and ``state.json`` (epoch, step,
+partial epoch loss, best validation loss, metrics rows), written after the checkpoint.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from ercnn_napari.core.errors import ErcnnError
+from ercnn_napari.core.messages import Checkpoint, Epoch, Finished, Progress, Started, Step, Validation
+from ercnn_napari.core.metrics import Confusion
+from ercnn_napari.core.tiles import format_tile_id
+from ercnn_napari.ml import train as train_module
+from ercnn_napari.ml.aggregation import WindowSelection, select_window_indices
+from ercnn_napari.ml.augment import augment
+from ercnn_napari.ml.distribute import environment_info, make_strategy, scaled_learning_rate
+from ercnn_napari.ml.evaluate import compare, evaluate_tiles
+from ercnn_napari.ml.model import ModelConfig, random_state_variables
+from ercnn_napari.ml.run_folder import strict_json
+from ercnn_napari.ml.train_setup import apply_freeze, build_start_model, preflight, refuse_if_too_big
+from ercnn_napari.ml.train_steps import make_train_step, make_validation_step
+from ercnn_napari.ml.training_data import SamplingPlan, WindowReader, make_dataset, replica_order
+from ercnn_napari.ml.weights import load_model, read_config, save_model
+
+
+class TrainingLoop:
+    """One run: ``execute()`` trains from the start or from the resume state to the end."""
+
+    def __init__(self, run: Any, project: Any, source: Any, inputs: Any, config: Any, sink: Any,
+                 stop: Any, resuming: bool) -> None:
+        self.run, self.project, self.source, self.inputs = run, project, source, inputs
+        self.config, self.sink, self.stop, self.resuming = config, sink, stop, resuming
+        self.state: dict[str, Any] = {"epoch": 0, "step": 0, "epoch_loss_sum": 0.0, "epoch_steps": 0,
+                                      "epoch_seconds": 0.0, "best_val_loss": None, "best_epoch": None,
+                                      "metrics": []}
+
+    # ---- setup -------------------------------------------------------------------------------
+    def _model_config(self) -> ModelConfig:
+        if self.config.model is not None:
+            return ModelConfig.from_dict(self.config.model)
+        return read_config(self.config.baseline)
+
+    def _setup(self, check_memory: bool) -> None:
+        cfg, run = self.config, self.run
+        self.strategy, self.layout = make_strategy(tf)
+        self.sink.chief = self.layout.is_chief
+        self.sink.run = run if self.layout.is_chief else None
+        self.model_config = self._model_config()
+        message = preflight(self.model_config, cfg, self.layout, tile_size=self.project.grid.tile_size)
+        self.sink.emit(message)
+        if check_memory:
+            refuse_if_too_big(message, run.root)
+        self.learning_rate = scaled_learning_rate(cfg.learning_rate, self.layout.replicas)
+        with self.strategy.scope():
+            baseline = None if cfg.model is not None else Path(cfg.baseline)
+            self.model = build_start_model(tf, self.model_config, baseline, cfg.seed)
+            self.frozen = apply_freeze(self.model, cfg.freeze)
+            import keras
+
+            self.optimizer = keras.optimizers.SGD(learning_rate=self.learning_rate, momentum=cfg.momentum)
+            self.optimizer.build(self.model.trainable_variables)
+        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
+                                              rng=random_state_variables(self.model))
+        resume_dir = run.resume_dir if self.layout.is_chief else Path(tempfile.mkdtemp(prefix="ercnn-resume-"))
+        self.manager = tf.train.CheckpointManager(self.checkpoint, str(resume_dir), max_to_keep=2)
+        gap = cfg.resolved_window_gap()
+        self.selection = WindowSelection(first=cfg.first_window, step_low=gap[0], step_high=gap[1] + 1,
+                                         count=cfg.windows_per_sample)
+        global_batch = cfg.batch_size * self.layout.replicas
+        self.plan = SamplingPlan(
+            self.inputs.train_tiles, self.inputs.val_tiles, self.inputs.n_windows, self._choose_windows,
+            seed=cfg.seed, global_batch=global_batch, augment_codes=cfg.augment_codes,
+            val_augment_codes=cfg.val_augment_codes, val_repeats=cfg.val_repeats,
+            steps_per_epoch=cfg.steps_per_epoch, remainder=cfg.remainder)
+        self.reader = WindowReader(self.source, self.inputs.train_tiles + self.inputs.val_tiles,
+                                   self.model_config.time_steps)
+        if self.resuming:
+            self._restore()
+        elif self.layout.is_chief:
+            self._write_run_description()
+        self.train_step = make_train_step(self.strategy, self.model, self.optimizer, cfg.lean_gradients)
+        self.val_step = make_validation_step(self.strategy, self.model)
+
+    def _choose_windows(self, n_windows: int, rng: np.random.Generator) -> np.ndarray:
+        return select_window_indices(n_windows, rng, self.selection, path=str(self.project.observations_path()))
+
+    def _write_run_description(self) -> None:
+        run, cfg = self.run, self.config
+        run.write_json(run.config_json, {
+            "train": cfg.to_dict(), "model_config": self.model_config.to_dict(), "project": str(self.project.root),
+            "replicas": self.layout.replicas, "global_batch": self.plan.global_batch,
+            "learning_rate_scaled": self.learning_rate, "steps_per_epoch": self.plan.steps_per_epoch,
+            "plan": self.plan.describe(), "frozen_layers": self.frozen,
+            "window_selection": vars(self.selection) | {"step_high_exclusive": True},
+        })
+        run.write_json(run.inputs_json, self.inputs.to_dict(self.project.root, cfg.split))
+        run.write_json(run.environment_json, environment_info(tf, self.layout))
+        save_model(self.model, self.model_config, run.baseline_model, self._metadata("baseline", None, None))
+
+    def _restore(self) -> None:
+        state = self.run.read_json(self.run.resume_state_json)
+        prefix = self.run.resume_dir / state.pop("checkpoint")
+        status = self.checkpoint.read(str(prefix))
+        status.assert_existing_objects_matched()
+        del status
+        self.state.update(state)
+        self.sink.emit(Progress(done=state["epoch"], total=self.config.epochs, desc="resumed at epoch",
+                                unit=f"step {state['step']}"))
+
+    def _metadata(self, kind: str, epoch: int | None, val_loss: float | None) -> dict[str, Any]:
+        return {"kind": kind, "epoch": epoch, "val_loss": val_loss, "split": self.config.split,
+                "preset": self.config.preset, "baseline": self.config.baseline, "run": str(self.run.root),
+                "train_tiles": [format_tile_id(t) for t in self.inputs.train_tiles]}
+
+    # ---- data --------------------------------------------------------------------------------
+    def _load(self, sample: Any) -> tuple[np.ndarray, np.ndarray]:
+        return self.reader.windows(sample.tile, sample.windows), self.inputs.labels[sample.tile]
+
+    def _distributed(self, batches: list, with_augment: bool = True) -> Any:
+        cfg, layout = self.config, self.layout
+        samples = replica_order(batches, cfg.batch_size, layout.worker_index, layout.local_replicas)
+        tile = self.project.grid.tile_size
+        shape = (cfg.windows_per_sample, self.model_config.time_steps, tile, tile, 17)
+
+        def dataset_fn(context: Any) -> Any:
+            return make_dataset(samples, self._load, cfg.batch_size, shape, augment if with_augment else None)
+
+        return self.strategy.distribute_datasets_from_function(dataset_fn)
+
+    # ---- the loop ----------------------------------------------------------------------------
+    def execute(self, check_memory: bool) -> int:
+        try:
+            self._setup(check_memory)
+            cfg, plan, st = self.config, self.plan, self.state
+            self.sink.emit(Started(run_dir=str(self.run.root), devices=self.layout.devices,
+                                   replicas=self.layout.replicas, epochs=cfg.epochs,
+                                   steps_per_epoch=plan.steps_per_epoch, total=cfg.epochs * plan.steps_per_epoch,
+                                   config=cfg.to_dict() | {"plan": plan.describe()}))
+            self.writers = self._tensorboard()
+            while st["epoch"] < cfg.epochs:
+                if not self._train_epoch() or not self._end_epoch():
+                    return self._cancelled()
+            return self._finish()
+        except (tf.errors.ResourceExhaustedError, MemoryError) as exc:
+            raise train_module.out_of_memory(exc, self.run) from exc
+
+    def _tensorboard(self) -> dict[str, Any]:
+        if not self.layout.is_chief:
+            return {}
+        return {name: tf.summary.create_file_writer(str(self.run.tensorboard_dir / name)) for name in ("train", "val")}
+
+    def _scalar(self, writer: str, name: str, value: float, step: int) -> None:
+        if writer in self.writers:
+            with self.writers[writer].as_default():
+                tf.summary.scalar(name, value, step=step)
+
+    def _train_epoch(self) -> bool:
+        """Train the remaining steps of the current epoch; False if a stop was requested."""
+        st, steps = self.state, self.plan.steps_per_epoch
+        if st["step"] >= steps:
+            return True
+        epoch = st["epoch"]
+        iterator = iter(self._distributed(self.plan.train_steps(epoch, st["step"], steps)))
+        for step in range(st["step"], steps):
+            started = time.perf_counter()
+            batch = next(iterator)
+            wait = time.perf_counter() - started
+            loss = float(self.train_step(batch))
+            seconds = time.perf_counter() - started
+            if not np.isfinite(loss):
+                raise ErcnnError(f"training diverged at epoch {epoch + 1} step {step + 1} (loss {loss}); "
+                                 f"lower the learning rate", self.run.root)
+            st["epoch_loss_sum"] += loss
+            st["epoch_steps"] += 1
+            st["epoch_seconds"] += seconds
+            st["step"] = step + 1
+            self.sink.emit(Step(epoch=epoch + 1, step=step + 1, steps_per_epoch=steps, loss=loss,
+                                seconds=seconds, input_wait_seconds=wait))
+            self._scalar("train", "loss_step", loss, epoch * steps + step + 1)
+            if self.stop():
+                return False
+        return True
+
+    def _validate(self) -> tuple[float, dict[str, float]] | None:
+        """Loss and metrics over all validation batches; None if a stop was requested."""
+        loss_sum = weight_sum = 0.0
+        counts = Confusion()
+        for batch in self._distributed(self.plan.validation_batches()):
+            losses, weights, maps, labels = (np.asarray(t) for t in self.val_step(batch))
+            loss_sum += float(np.sum(losses * weights))
+            weight_sum += float(np.sum(weights))
+            counts = counts + train_module.confusion_of_batch(maps, labels, weights, self.config.threshold)
+            if self.stop():
+                return None
+        return train_module.validation_summary(loss_sum, weight_sum, counts)
+
+    def _end_epoch(self) -> bool:
+        """Validate, checkpoint and log the epoch that just finished; False if stopped."""
+        st, cfg, run = self.state, self.config, self.run
+        epoch = st["epoch"]
+        train_loss = st["epoch_loss_sum"] / max(1, st["epoch_steps"])
+        val_loss, metrics = None, {}
+        if self.plan.val_tiles:
+            result = self._validate()
+            if result is None:
+                return False
+            val_loss, metrics = result
+            self.sink.emit(Validation(epoch=epoch + 1, loss=val_loss, metrics=strict_json(metrics)))
+            self._scalar("val", "loss", val_loss, epoch + 1)
+        self._scalar("train", "loss", train_loss, epoch + 1)
+        best_so_far = st["best_val_loss"]
+        is_best = val_loss is None or best_so_far is None or val_loss < best_so_far
+        if self.layout.is_chief:
+            save_model(self.model, self.model_config, run.last_model, self._metadata("last", epoch + 1, val_loss))
+            self.sink.emit(Checkpoint(epoch=epoch + 1, kind="last", path=str(run.last_model)))
+            if is_best:
+                save_model(self.model, self.model_config, run.best_model, self._metadata("best", epoch + 1, val_loss))
+                self.sink.emit(Checkpoint(epoch=epoch + 1, kind="best", path=str(run.best_model)))
+        if is_best:
+            st["best_val_loss"], st["best_epoch"] = val_loss, epoch + 1
+        st["metrics"] = [r for r in st["metrics"] if int(r["epoch"]) <= epoch] + [{
+            "epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
+            **{f"val_{k}": v for k, v in metrics.items()}, "learning_rate": self.learning_rate,
+            "seconds": st["epoch_seconds"], "best": int(is_best)}]
+        if self.layout.is_chief:
+            run.write_metrics(st["metrics"])
+        self.sink.emit(Epoch(epoch=epoch + 1, epochs=cfg.epochs, train_loss=train_loss, val_loss=val_loss,
+                             seconds=st["epoch_seconds"], best=is_best))
+        st.update(epoch=epoch + 1, step=0, epoch_loss_sum=0.0, epoch_steps=0, epoch_seconds=0.0)
+        self._save_resume()
+        return not self.stop()
+
+    def _save_resume(self) -> None:
+        self._saved_at = (self.state["epoch"], self.state["step"])
+        path = Path(self.manager.save())
+        if self.layout.is_chief:
+            self.run.write_json(self.run.resume_state_json, {**self.state, "checkpoint": path.name})
+            self.sink.emit(Checkpoint(epoch=self.state["epoch"], kind="resume", path=str(self.run.resume_dir)))
+
+    def _cancelled(self) -> int:
+        st = self.state
+        if getattr(self, "_saved_at", None) != (st["epoch"], st["step"]):
+            self._save_resume()
+        self.sink.emit(Finished(status="cancelled", out=str(self.run.root), summary={
+            "signal": self.stop.signal_name, "epoch": st["epoch"], "step": st["step"],
+            "resume": f"ercnn-napari train --resume {self.run.root}"}))
+        return train_module.EXIT_CANCELLED
+
+    # ---- the end -----------------------------------------------------------------------------
+    def _finish(self) -> int:
+        run, st = self.run, self.state
+        if not self.layout.is_chief:
+            return 0
+        train_module.copy_model_file(run.best_model, run.final_model)
+        summary: dict[str, Any] = {"best_epoch": st["best_epoch"], "best_val_loss": st["best_val_loss"],
+                                   "model": str(run.final_model)}
+        if self.config.evaluate:
+            evaluation = self._evaluate()
+            if evaluation is None:
+                return self._cancelled()
+            summary["evaluation"] = {name: {"before_f1": s["before"]["overall"]["f1"],
+                                            "after_f1": s["after"]["overall"]["f1"]}
+                                     for name, s in evaluation["sets"].items()}
+        self.sink.emit(Finished(status="completed", out=str(run.root), summary=strict_json(summary)))
+        return 0
+
+    def _evaluate(self) -> dict[str, Any] | None:
+        """Baseline vs final model on the validation and test tiles -> evaluation.json."""
+        run, cfg = self.run, self.config
+        models = {"before": load_model(run.baseline_model), "after": load_model(run.final_model)}
+        sets = {"val": self.inputs.val_tiles, "test": self.inputs.test_tiles}
+        total = sum(len(t) for t in sets.values()) * 2
+        done = 0
+        result: dict[str, Any] = {"threshold": cfg.threshold, "windows_per_tile": cfg.eval_windows,
+                                  "baseline": cfg.baseline, "model": str(run.final_model),
+                                  "best_epoch": self.state["best_epoch"],
+                                  "skipped_test_tiles": self.inputs.skipped_test_tiles, "sets": {}}
+        for set_name, tiles in sets.items():
+            if not tiles:
+                continue
+            labels = {t: self.inputs.labels[t] for t in tiles}
+            entry = {}
+            for when, (model, model_config) in models.items():
+                def on_tile(i: int, n: int, tile: Any, when: str = when, set_name: str = set_name,
+                            offset: int = done) -> None:
+                    self.sink.emit(Progress(done=offset + i, total=total, desc=f"evaluating {set_name} ({when})",
+                                            unit="tiles"))
+                entry[when] = evaluate_tiles(model, model_config.time_steps, self.source, labels,
+                                             windows_per_tile=cfg.eval_windows, threshold=cfg.threshold,
+                                             should_stop=self.stop, on_tile=on_tile)
+                if not entry[when]["complete"]:
+                    return None
+                done += len(tiles)
+            entry["delta"] = compare(entry["before"], entry["after"])
+            result["sets"][set_name] = entry
+        run.write_json(run.evaluation_json, result)
+        return result

@@ -1,0 +1,170 @@
+"""Everything a training run checks and builds before its first step.
+
+Kept apart from the loop (ml.train) because these are the places where a user's input is wrong:
+an empty split, a tile without a label or without observations, a weights file that is not a
+model, a batch that cannot fit in memory. Each is refused here with one sentence naming the file,
+before any time is spent training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ercnn_napari.core.errors import InputDataError, LabelError, ProjectError, ResourceError
+from ercnn_napari.core.messages import Preflight
+from ercnn_napari.core.tiles import TileId, format_tile_id
+from ercnn_napari.ml.evaluate import load_labels
+from ercnn_napari.ml.presets import TrainConfig
+
+#: Layers of each input path of the network (see ml.model); "both" freezes both paths.
+FREEZE_LAYERS = {
+    "sar": ("sar_conv", "sar_convlstm"),
+    "optical": ("opt_conv_1", "opt_conv_2", "opt_convlstm"),
+}
+
+
+@dataclass
+class TrainingInputs:
+    """The tiles, labels and window counts a run uses (written to inputs.json)."""
+
+    train_tiles: list[TileId]
+    val_tiles: list[TileId]
+    test_tiles: list[TileId]
+    labels: dict[TileId, np.ndarray]
+    n_windows: dict[TileId, int]
+    label_sha256: dict[str, str | None]
+    skipped_test_tiles: list[str] = field(default_factory=list)
+
+    def to_dict(self, project_root: Path, split_name: str) -> dict[str, Any]:
+        return {
+            "project": str(project_root),
+            "split": split_name,
+            "train_tiles": [format_tile_id(t) for t in self.train_tiles],
+            "val_tiles": [format_tile_id(t) for t in self.val_tiles],
+            "test_tiles": [format_tile_id(t) for t in self.test_tiles],
+            "skipped_test_tiles": self.skipped_test_tiles,
+            "label_sha256": self.label_sha256,
+            "windows_per_tile": {format_tile_id(t): n for t, n in self.n_windows.items()},
+        }
+
+
+def collect_inputs(project: Any, split_name: str, source: Any, min_windows: int) -> TrainingInputs:
+    """Read the split, its labels and its window counts; refuse anything that cannot be trained on.
+
+    Training and validation tiles must all have a label and observations (a silently skipped
+    tile would change what the run means). Test tiles are only evaluated; unlabelled ones are
+    skipped and listed in inputs.json.
+    """
+    split = project.split(split_name)
+    split_file = project.training_dir / split_name
+    if not split.train:
+        raise ProjectError(f"split {split_name} has no training tiles; add labelled tiles to its train list",
+                           split_file)
+    labels = load_labels(project.labels, split.train + split.val)
+    test_tiles, skipped = [], []
+    for tile in split.test:
+        if project.labels.exists(tile):
+            test_tiles.append(tile)
+        else:
+            skipped.append(format_tile_id(tile))
+    labels.update(load_labels(project.labels, test_tiles))
+    available = set(source.tiles())
+    n_windows: dict[TileId, int] = {}
+    for tile in split.train + split.val + test_tiles:
+        if tile not in available:
+            raise InputDataError(f"tile {format_tile_id(tile)} of split {split_name} has no observations",
+                                 project.observations_path() or project.root)
+        n = len(source.window_table(tile))
+        if n < min_windows:
+            raise InputDataError(f"tile {format_tile_id(tile)} has {n} windows, fewer than the {min_windows} "
+                                 f"windows per sample this run needs", project.observations_path())
+        n_windows[tile] = n
+    sha = {format_tile_id(t): project.labels.sha256(t) for t in split.train + split.val + test_tiles}
+    for tile in split.train + split.val:
+        if labels[tile].shape != labels[split.train[0]].shape:
+            raise LabelError(f"label of tile {format_tile_id(tile)} has shape {labels[tile].shape}",
+                             project.labels.npy_path(tile))
+    return TrainingInputs(list(split.train), list(split.val), test_tiles, labels, n_windows, sha, skipped)
+
+
+def apply_freeze(model: Any, freeze: str) -> list[str]:
+    """Make the layers of the chosen input path(s) non-trainable; returns their names.
+
+    Frozen batch-norm layers also stop updating their moving statistics (Keras 3 runs a
+    non-trainable BatchNormalization in inference mode), so a frozen path is truly unchanged.
+    """
+    if freeze == "none":
+        return []
+    names = FREEZE_LAYERS["sar"] + FREEZE_LAYERS["optical"] if freeze == "both" else FREEZE_LAYERS[freeze]
+    for name in names:
+        model.get_layer(name).trainable = False
+    return list(names)
+
+
+def build_start_model(tf: Any, model_config: Any, baseline: Path | None, seed: int) -> Any:
+    """Build the network (inside the caller's strategy scope) and load the baseline weights.
+
+    Built here rather than via ``ml.weights.load_model`` because its variables must be created
+    under the distribution strategy. Without a baseline the weights come from Keras' seeded
+    initialisers (the tiny preset and ab-initio runs).
+    """
+    import keras
+
+    from ercnn_napari.ml.model import build_model
+    from ercnn_napari.ml.weights import load_weights
+
+    keras.utils.set_random_seed(seed)
+    model = build_model(model_config, seed=seed)
+    if baseline is not None:
+        load_weights(model, baseline)
+    return model
+
+
+def preflight(model_config: Any, config: TrainConfig, layout: Any, tile_size: int) -> Preflight:
+    """Estimated peak memory of one step on one replica versus what is available.
+
+    On a CPU the budget is the free host memory; for GPUs the first GPU's total memory when
+    TensorFlow can tell it (else the check only reports the estimate).
+    """
+    import psutil
+
+    try:
+        from ercnn_napari.ml.memory import estimate_peak_bytes
+    except ImportError:  # TEMPORARY until ml.memory lands
+        def estimate_peak_bytes(*a, **k): return 0
+    estimate = int(estimate_peak_bytes(model_config, config.batch_size, config.windows_per_sample,
+                                       lean=config.lean_gradients))
+    on_gpu = any("GPU" in d.upper() for d in layout.devices)
+    if on_gpu:
+        available = _gpu_memory_bytes()
+        detail = "first GPU's memory" if available else "GPU memory unknown; not checked"
+    else:
+        available = int(psutil.virtual_memory().available)
+        detail = "free host memory"
+    fits = not available or estimate <= available
+    detail += (f"; batch {config.batch_size} x {config.windows_per_sample} windows per replica, "
+               f"{'lean' if config.lean_gradients else 'straightforward'} gradients, {tile_size}x{tile_size} tiles")
+    return Preflight(estimated_peak_bytes=estimate, available_bytes=available, fits=fits, detail=detail)
+
+
+def refuse_if_too_big(message: Preflight, where: Path) -> None:
+    if not message.fits:
+        raise ResourceError(
+            f"one training step needs about {message.estimated_peak_bytes / 2**30:.1f} GiB but only "
+            f"{message.available_bytes / 2**30:.1f} GiB is available ({message.detail}); lower --batch-size "
+            f"or --windows-per-sample, or pass --skip-memory-check to try anyway", where)
+
+
+def _gpu_memory_bytes() -> int:
+    try:
+        import subprocess
+
+        out = subprocess.run(["nvidia-smi", "--query-gpu=memory.total", "--format=csv,noheader,nounits"],
+                             capture_output=True, text=True, timeout=10, check=True).stdout
+        return int(out.split()[0]) * 2**20
+    except Exception:  # noqa: BLE001 - no nvidia-smi, no number: the check is skipped
+        return 0
