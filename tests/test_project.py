@@ -11,7 +11,7 @@ import pytest
 import rasterio
 from rasterio.transform import from_origin
 
-from ercnn_napari.core.errors import ProjectError
+from ercnn_napari.core.errors import LabelError, ProjectError
 from ercnn_napari.core.geo import TileGrid
 from ercnn_napari.core.project import Project
 from ercnn_napari.core.project_file import PROJECT_FILE_NAME, read_project_file
@@ -160,6 +160,9 @@ def test_labels_outside_the_grid_are_reported_on_open(tmp_path):
     np.save(npy_dir / "Liege_9_1.npy", np.zeros((32, 32)))
     project = Project.open(tmp_path)
     assert any("outside the 6 x 8 grid: 9:1" in w for w in project.warnings)
+    with pytest.raises(LabelError, match="tile 9:1 is outside the project grid") as info:
+        project.labels.read((9, 1))
+    assert info.value.path == str(npy_dir / "Liege_9_1.npy")
 
 
 # ---------------------------------------------------------------------------- reference pairs
