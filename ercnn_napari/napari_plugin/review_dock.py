@@ -1,0 +1,417 @@
+"""Review dock: predict with a baseline, a run or an ensemble of runs, then look through the windows.
+
+Prediction runs in a worker process (``ercnn-napari predict ... --progress json``) with a progress
+bar and Cancel. The result folder is read back with numpy (:mod:`.predictions`) and shown as a time
+stack per prediction plus its max-over-windows map (:mod:`.prediction_layers`), labelled with the
+window dates. Exports write the stack and the max map as GeoTIFFs and the moving window as GIF/MP4.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from napari.utils import progress
+from napari.utils.notifications import show_error, show_info, show_warning
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ercnn_napari.core.errors import ErcnnError
+from ercnn_napari.core.messages import Message, Progress, Started, describe
+from ercnn_napari.core.tiles import TileId, format_tile_id, parse_tile_id
+from ercnn_napari.napari_plugin.context import context_for
+from ercnn_napari.napari_plugin.prediction_layers import (
+    MAX_ROLE,
+    ROLE_KEY,
+    STACK_ROLE,
+    WindowLabeller,
+    prediction_layer_data,
+    set_threshold,
+)
+from ercnn_napari.napari_plugin.predictions import load_prediction_mosaic
+from ercnn_napari.napari_plugin.worker_process import WorkerProcess, WorkerResult
+
+TILE_CHOICES = ("visible tiles", "labelled tiles", "tiles with observations", "these tiles:")
+
+
+class ReviewDock(QWidget):
+    """Run predictions and review them window by window."""
+
+    def __init__(self, napari_viewer: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.viewer = napari_viewer
+        self.context = context_for(napari_viewer)
+        self.worker: WorkerProcess | None = None
+        self.out_dir: Path | None = None
+        self.result: WorkerResult | None = None
+        self.loaded: list[Any] = []  # PredictionMosaic of each prediction shown
+        self._bar: Any = None
+        self.labeller = WindowLabeller(napari_viewer)
+        self._build_ui()
+        self.context.project_changed.connect(lambda _p: self.refresh_models())
+        self.context.run_finished.connect(lambda _r: self.refresh_models())
+        self.context.predict_requested.connect(self._on_predict_requested)
+        self.refresh_models()
+
+    # -- UI ----------------------------------------------------------------------------------------
+    def _build_ui(self) -> None:
+        self.models = QListWidget()
+        self.models.setToolTip("tick one model, or several for an ensemble")
+        self.add_model_button = QPushButton("Add model…")
+        self.add_model_button.clicked.connect(self._browse_model)
+        self.combine = QComboBox()
+        self.combine.addItems(["mean", "max"])
+        self.tiles_choice = QComboBox()
+        self.tiles_choice.addItems(TILE_CHOICES)
+        self.tiles_edit = QLineEdit()
+        self.tiles_edit.setPlaceholderText("y:x,y:x,…")
+        self.stride = QSpinBox()
+        self.stride.setRange(1, 100)
+        self.stride.setValue(5)
+        self.stride.setToolTip("every k-th window (the authors' video used 5)")
+        self.predict_button = QPushButton("Predict")
+        self.predict_button.clicked.connect(self.start)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.state_label = QLabel("")
+        self.state_label.setWordWrap(True)
+        self.open_button = QPushButton("Open prediction folder…")
+        self.open_button.clicked.connect(self._browse_predictions)
+        self.threshold = QSlider(Qt.Orientation.Horizontal)
+        self.threshold.setRange(1, 99)
+        self.threshold.setValue(50)
+        self.threshold_label = QLabel("0.50")
+        self.threshold.valueChanged.connect(self._threshold_changed)
+        self.export_tif_button = QPushButton("Export GeoTIFFs…")
+        self.export_tif_button.clicked.connect(self._choose_export_tifs)
+        self.export_anim_button = QPushButton("Export animation…")
+        self.export_anim_button.clicked.connect(self._choose_export_animation)
+
+        form = QFormLayout()
+        models_row = QVBoxLayout()
+        models_row.addWidget(self.models)
+        models_row.addWidget(self.add_model_button)
+        form.addRow("models", models_row)
+        form.addRow("ensemble", self.combine)
+        tiles_row = QHBoxLayout()
+        tiles_row.addWidget(self.tiles_choice)
+        tiles_row.addWidget(self.tiles_edit, 1)
+        form.addRow("tiles", tiles_row)
+        form.addRow("window stride", self.stride)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.predict_button, 1)
+        buttons.addWidget(self.cancel_button)
+        threshold_row = QHBoxLayout()
+        threshold_row.addWidget(QLabel("change threshold"))
+        threshold_row.addWidget(self.threshold, 1)
+        threshold_row.addWidget(self.threshold_label)
+        exports = QHBoxLayout()
+        exports.addWidget(self.export_tif_button)
+        exports.addWidget(self.export_anim_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.state_label)
+        layout.addWidget(self.open_button)
+        layout.addLayout(threshold_row)
+        layout.addLayout(exports)
+        layout.addStretch(1)
+
+    # -- models ------------------------------------------------------------------------------------
+    def refresh_models(self) -> None:
+        """Baseline first, then the project's finished runs (newest first); keeps ticks by path."""
+        from ercnn_napari.core.model_files import default_baseline
+
+        ticked = set(self.selected_models())
+        entries: list[tuple[str, str]] = []
+        try:
+            baseline = default_baseline()
+        except ErcnnError as exc:
+            show_warning(str(exc))
+            baseline = None
+        if baseline is not None:
+            entries.append((f"baseline ({baseline.name})", str(baseline)))
+        project = self.context.project
+        if project is not None:
+            for model in sorted((Path(project.root) / "runs").glob("*/model.ercnn.h5"), reverse=True):
+                entries.append((f"run {model.parent.name}", str(model.parent)))
+        extra = [self.models.item(i) for i in range(self.models.count())]
+        extra = [(i.text(), i.data(Qt.ItemDataRole.UserRole)) for i in extra if i.text().startswith("file ")]
+        self.models.clear()
+        for text, path in entries + extra:
+            self.add_model(path, text, checked=path in ticked)
+        if not ticked and self.models.count():
+            self.models.item(0).setCheckState(Qt.CheckState.Checked)
+
+    def add_model(self, path: str, text: str | None = None, checked: bool = True) -> None:
+        item = QListWidgetItem(text or f"file {Path(path).name}")
+        item.setData(Qt.ItemDataRole.UserRole, str(path))
+        item.setToolTip(str(path))
+        item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+        item.setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
+        self.models.addItem(item)
+
+    def selected_models(self) -> list[str]:
+        items = [self.models.item(i) for i in range(self.models.count())]
+        return [i.data(Qt.ItemDataRole.UserRole) for i in items if i.checkState() == Qt.CheckState.Checked]
+
+    def select_only(self, paths: list[str]) -> None:
+        known = {self.models.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.models.count())}
+        for path in paths:
+            if path not in known:
+                self.add_model(path, f"run {Path(path).name}")
+        for i in range(self.models.count()):
+            item = self.models.item(i)
+            state = Qt.CheckState.Checked if item.data(Qt.ItemDataRole.UserRole) in paths else Qt.CheckState.Unchecked
+            item.setCheckState(state)
+
+    def _browse_model(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Model file", "", "Models (*.h5 *.hdf5)")
+        if path:
+            self.add_model(path)
+
+    # -- tiles ---------------------------------------------------------------------------------------
+    def chosen_tiles(self) -> list[TileId]:
+        project = self.context.project
+        if project is None:
+            return []
+        choice = self.tiles_choice.currentText()
+        if choice == "visible tiles":
+            tiles = self.context.visible_tiles()
+        elif choice == "labelled tiles":
+            tiles = project.tiles_with_labels()
+        elif choice == "tiles with observations":
+            tiles = project.tiles_with_observations()
+        else:
+            tiles = [parse_tile_id(t) for t in self.tiles_edit.text().split(",") if t.strip()]
+        with_obs = set(project.tiles_with_observations())
+        return [t for t in tiles if t in with_obs]
+
+    def set_tiles(self, tiles: list[TileId]) -> None:
+        self.tiles_choice.setCurrentText("these tiles:")
+        self.tiles_edit.setText(",".join(format_tile_id(t) for t in tiles))
+
+    # -- prediction run ----------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self.worker is not None and self.worker.is_running()
+
+    def predict_args(self, models: list[str], tiles: list[TileId], out_dir: Path) -> list[str]:
+        args = ["predict"]
+        for model in models:
+            args += ["--model", model]
+        args += ["--combine", self.combine.currentText(), "--project", str(self.context.project.root),
+                 "--tiles", ",".join(format_tile_id(t) for t in tiles), "--stride", str(self.stride.value()),
+                 "--out", str(out_dir), "--progress", "json"]
+        return args
+
+    def start(self) -> None:
+        project = self.context.project
+        if project is None or self.running:
+            return
+        models = self.selected_models()
+        try:
+            tiles = self.chosen_tiles()
+        except ErcnnError as exc:
+            show_warning(str(exc))
+            return
+        if not models:
+            show_warning("tick at least one model to predict with")
+            return
+        if not tiles:
+            show_warning("none of the chosen tiles has observations to predict from")
+            return
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        self.out_dir = Path(project.root) / "predictions" / stamp
+        self.result = None
+        self.worker = WorkerProcess(self.predict_args(models, tiles, self.out_dir), self)
+        self.worker.message.connect(self._on_message)
+        self.worker.done.connect(self._on_done)
+        self.worker.start()
+        self.state_label.setText(f"predicting {len(tiles)} tile(s) with {len(models)} model(s)…")
+        self.predict_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+
+    def cancel(self) -> None:
+        if self.running:
+            self.state_label.setText("cancelling…")
+            self.worker.cancel()
+
+    def _on_predict_requested(self, request: tuple[list[str], list[TileId]]) -> None:
+        models, tiles = request
+        self.select_only(models)
+        self.set_tiles(tiles)
+        self.start()
+
+    def _on_message(self, msg: Message) -> None:
+        if isinstance(msg, Started):
+            self._close_bar()
+            self._bar = progress(total=msg.total or None, desc="predict")
+        elif isinstance(msg, Progress) and self._bar is not None:
+            self._bar.n = msg.done
+            self._bar.refresh()
+        text = describe(msg)
+        if text:
+            self.state_label.setText(text)
+
+    def _on_done(self, result: WorkerResult) -> None:
+        self.result = result
+        self._close_bar()
+        self.predict_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        if result.status == "failed":
+            self.state_label.setText(f"failed: {result.error_message}")
+            show_error(f"prediction failed: {result.error_message}")
+        elif result.status == "cancelled":
+            self.state_label.setText("prediction cancelled")
+            show_info("prediction cancelled")
+        else:
+            self.load_predictions(self.out_dir)
+
+    def _close_bar(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    # -- showing -------------------------------------------------------------------------------------
+    def _browse_predictions(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a prediction folder")
+        if folder:
+            self.load_predictions(Path(folder))
+
+    def load_predictions(self, folder: Path) -> list[Any]:
+        """Add (or replace) the layers of a prediction folder; returns the layers."""
+        project = self.context.project
+        try:
+            grid = project.grid if project is not None else _grid_of(folder)
+            mosaic = load_prediction_mosaic(folder, grid.tile_size)
+        except ErcnnError as exc:
+            show_error(str(exc))
+            return []
+        for layer in [lay for lay in self.viewer.layers if lay.metadata.get("folder") == str(folder)]:
+            self.viewer.layers.remove(layer)
+        threshold = self.threshold.value() / 100.0
+        added = []
+        for data, kwargs, _kind in prediction_layer_data(mosaic, grid, threshold):
+            added.append(self.viewer.add_image(data, **kwargs))
+        self.loaded.append(mosaic)
+        self.viewer.layers.selection.active = added[0]
+        self.viewer.dims.set_current_step(0, 0)
+        self.labeller.update()
+        self.state_label.setText(f"{mosaic.name}: {len(mosaic.tiles)} tile(s), {len(mosaic.windows)} windows "
+                                 f"({folder})")
+        return added
+
+    def _threshold_changed(self, value: int) -> None:
+        self.threshold_label.setText(f"{value / 100:.2f}")
+        set_threshold(self.viewer.layers, value / 100.0)
+
+    # -- export --------------------------------------------------------------------------------------
+    def current_stack_layer(self) -> Any:
+        layer = self.labeller.stack_layer()
+        if layer is None:
+            show_warning("no prediction to export: predict or open a prediction folder first")
+        return layer
+
+    def _choose_export_tifs(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Export GeoTIFFs into")
+        if folder:
+            self.export_geotiffs(Path(folder))
+
+    def _choose_export_animation(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export animation", "change.gif", "GIF (*.gif);;MP4 (*.mp4)")
+        if path:
+            self.export_animation(Path(path))
+
+    def export_geotiffs(self, folder: Path) -> list[Path]:
+        """Write the current prediction's window stack and max map as GeoTIFFs into ``folder``."""
+        from ercnn_napari.napari_plugin.export import write_max_map, write_window_stack
+        from ercnn_napari.napari_plugin.layers import transform_from_metadata
+        from ercnn_napari.napari_plugin.prediction_layers import windows_of
+
+        layer = self.current_stack_layer()
+        if layer is None:
+            return []
+        meta = layer.metadata
+        windows = windows_of(layer)
+        transform = transform_from_metadata(meta)
+        stem = _safe(meta.get("model_name", layer.name))
+        try:
+            stack_path = write_window_stack(folder / f"{stem}_windows.tif", layer.data, windows, meta["crs"], transform)
+            max_layer = next((lay for lay in self.viewer.layers if lay.metadata.get(ROLE_KEY) == MAX_ROLE
+                              and lay.metadata.get("folder") == meta.get("folder")), None)
+            max_data = max_layer.data if max_layer is not None else layer.data.max(axis=0)
+            max_path = write_max_map(folder / f"{stem}_max_change.tif", max_data, windows, meta["crs"], transform)
+        except ErcnnError as exc:
+            show_error(str(exc))
+            return []
+        show_info(f"exported {stack_path.name} and {max_path.name} to {folder}")
+        return [stack_path, max_path]
+
+    def export_animation(self, path: Path, fps: float = 8.0) -> Path | None:
+        """Write the moving-window animation (red change over the after image) as GIF or MP4."""
+        from ercnn_napari.napari_plugin.export import animation_frames, write_animation
+        from ercnn_napari.napari_plugin.prediction_layers import windows_of
+
+        layer = self.current_stack_layer()
+        if layer is None:
+            return None
+        background = self._background_for(layer)
+        frames = animation_frames(layer.data, windows_of(layer), self.threshold.value() / 100.0, background)
+        try:
+            written = write_animation(path, frames, fps)
+        except ErcnnError as exc:
+            show_error(str(exc))
+            return None
+        show_info(f"animation written: {written}")
+        return written
+
+    def _background_for(self, layer: Any) -> Any:
+        """The after reference image cropped to the prediction's tiles (None if there is none)."""
+        after = next((lay for lay in self.viewer.layers if lay.metadata.get("ercnn_role") == "after"), None)
+        if after is None:
+            return None
+        factor = int(after.metadata.get("factor", 1))
+        ref_origin = after.metadata.get("mosaic_origin", [0, 0])
+        origin = layer.metadata["mosaic_origin"]
+        ts = self.context.project.grid.tile_size if self.context.project is not None else 32
+        _, height, width = layer.data.shape
+        y0 = (origin[0] - ref_origin[0]) * ts * factor
+        x0 = (origin[1] - ref_origin[1]) * ts * factor
+        if y0 < 0 or x0 < 0:
+            return None
+        crop = after.data[y0:y0 + height * factor, x0:x0 + width * factor]
+        return crop if crop.shape[0] == height * factor and crop.shape[1] == width * factor else None
+
+
+def _grid_of(folder: Path) -> Any:
+    from ercnn_napari.core.geo import TileGrid
+    from ercnn_napari.napari_plugin.predictions import read_prediction_info
+
+    info = read_prediction_info(folder)
+    if "grid" not in info:
+        raise ErcnnError("prediction.json has no grid: open the project first", folder / "prediction.json")
+    return TileGrid.from_dict(info["grid"])
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip("_") or "prediction"
+
+
+__all__ = ["ReviewDock", "STACK_ROLE"]
