@@ -67,6 +67,8 @@ def test_unknown_keys_are_kept_and_observations_can_be_set(tmp_path):
     (lambda d: {**d, "observations": {"kind": "stacked"}}, "needs a 'path'"),
     (lambda d: {**d, "grid": {**d["grid"], "crs": "EPSG:0"}}, "coordinate reference system"),
     (lambda d: {**d, "grid": {**d["grid"], "rows": -2}}, "rows must be a positive integer"),
+    (lambda d: {**d, "grid": {**d["grid"], "cols": "two"}}, "cols must be a positive integer"),
+    (lambda d: {**d, "grid": {**d["grid"], "origin_x": "east"}}, "origin_x must be a finite number"),
     (lambda d: {k: v for k, v in d.items() if k != "grid"}, "lacks the 'grid'"),
 ])
 def test_bad_project_files_name_the_file(tmp_path, mutate, message):

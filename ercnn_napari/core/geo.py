@@ -11,6 +11,7 @@ Only rasterio (GDAL) is used for CRS work: the viewer process must not need anyt
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -75,17 +76,18 @@ class TileGrid:
     def __post_init__(self) -> None:
         object.__setattr__(self, "crs", normalize_crs(self.crs))
         for name in ("origin_x", "origin_y", "pixel_width", "pixel_height"):
-            value = float(getattr(self, name))
-            if not math.isfinite(value):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
                 raise ProjectError(f"tile grid {name} must be a finite number, got {value!r}")
-            object.__setattr__(self, name, value)
+            object.__setattr__(self, name, float(value))
         if self.pixel_width <= 0 or self.pixel_height <= 0:
             raise ProjectError(
                 f"tile grid pixel sizes must be positive (got {self.pixel_width}, {self.pixel_height})"
             )
         for name in ("rows", "cols", "tile_size"):
             value = getattr(self, name)
-            if int(value) != value or int(value) <= 0:
+            if (isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value)
+                    or int(value) != value or value <= 0):
                 raise ProjectError(f"tile grid {name} must be a positive integer, got {value!r}")
             object.__setattr__(self, name, int(value))
 
