@@ -97,7 +97,8 @@ def conv_same(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     return out
 
 
-def numpy_convlstm(x, step_mask, kernel, recurrent_kernel, bias):
+def numpy_convlstm(x, step_mask, kernel, recurrent_kernel, bias, gate_masks=None):
+    """Keras 2's ConvLSTM2D cell; ``gate_masks`` = 4 recurrent-dropout masks (i, f, c, o)."""
     def hard_sigmoid(v):
         return np.clip(0.2 * v + 0.5, 0, 1)
 
@@ -105,7 +106,12 @@ def numpy_convlstm(x, step_mask, kernel, recurrent_kernel, bias):
     h = np.zeros(x.shape[:1] + x.shape[2:4] + (f,))
     c = np.zeros_like(h)
     for t in range(x.shape[1]):
-        z = conv_same(x[:, t], kernel) + bias + conv_same(h, recurrent_kernel)
+        if gate_masks is None:
+            recurrent = conv_same(h, recurrent_kernel)
+        else:
+            recurrent = np.concatenate([conv_same(h * m, recurrent_kernel[..., j * f:(j + 1) * f])
+                                        for j, m in enumerate(gate_masks)], axis=-1)
+        z = conv_same(x[:, t], kernel) + bias + recurrent
         i, fg, g, o = (z[..., j * f:(j + 1) * f] for j in range(4))
         c_new = hard_sigmoid(fg) * c + hard_sigmoid(i) * np.tanh(g)
         h_new = hard_sigmoid(o) * np.tanh(c_new)
@@ -133,6 +139,35 @@ def test_convlstm_matches_numpy_cell_with_step_and_pixel_masks():
     np.testing.assert_allclose(ours, numpy_convlstm(x.astype(np.float64), pixel, *weights), atol=2e-5)
     assert np.all(ours[0, 1, 2] == 0)
     assert np.any(ours[0, 1, 3] != 0)
+
+
+def test_convlstm_recurrent_dropout_uses_one_mask_per_gate(monkeypatch):
+    rng = np.random.default_rng(6)
+    layer = MaskedConvLSTM2D(2, recurrent_dropout=0.5, name="lstm_dropout")
+    x = rng.normal(0, 1, (1, 3, 4, 4, 2)).astype(np.float32)
+    step = np.ones((1, 3, 1, 1), np.float32)
+    layer([x, step])
+    for var in (layer.kernel, layer.recurrent_kernel, layer.bias):
+        var.assign(rng.normal(0, 0.7, var.shape).astype(np.float32))
+    gate_masks = [(rng.uniform(size=(1, 4, 4, 2)) > 0.5).astype(np.float32) * 2.0 for _ in range(4)]
+    monkeypatch.setattr(layer, "_dropout_masks", lambda shape: [tf.constant(m) for m in gate_masks])
+    weights = [v.numpy().astype(np.float64) for v in (layer.kernel, layer.recurrent_kernel, layer.bias)]
+    expected = numpy_convlstm(x.astype(np.float64), step, *weights, gate_masks=gate_masks)
+    np.testing.assert_allclose(layer([x, step], training=True).numpy(), expected, atol=2e-5)
+    without = numpy_convlstm(x.astype(np.float64), step, *weights)
+    np.testing.assert_allclose(layer([x, step], training=False).numpy(), without, atol=2e-5)
+
+
+def test_gradients_reach_every_trainable_weight_in_training_mode():
+    model = tiny_model("quirk")
+    window = tiny_window(np.random.default_rng(7), 9)[None]
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(model(window, training=True))
+    grads = tape.gradient(loss, model.trainable_weights)
+    assert len(grads) == 5 * 4 + 2 * 3 + 2  # conv blocks, ConvLSTMs, 1x1 output conv
+    for variable, grad in zip(model.trainable_weights, grads, strict=True):
+        assert grad is not None, variable.path
+        assert np.all(np.isfinite(grad.numpy())), variable.path
 
 
 # ---- mask modes ---------------------------------------------------------------------------------

@@ -111,34 +111,31 @@ class MaskedConvLSTM2D(keras.layers.Layer):
         batch, steps, height, width = shape[0], shape[1], shape[2], shape[3]
         f = self.filters
 
-        # Input convolution for all steps at once: (B*T, H, W, C) -> (T, B, H, W, 4F).
-        flat = tf.reshape(x, tf.stack([-1, height, width, shape[4]]))
-        x_gates = tf.nn.conv2d(flat, self.kernel, strides=1, padding="SAME") + self.bias
-        x_gates = tf.reshape(x_gates, tf.stack([batch, steps, height, width, 4 * f]))
-        x_gates = tf.transpose(x_gates, [1, 0, 2, 3, 4])
+        xs = tf.transpose(x, [1, 0, 2, 3, 4])  # time-major (T, B, H, W, C)
         flags = tf.transpose(step_mask, [1, 0, 2, 3])[..., tf.newaxis] > 0.5  # (T, B, h|1, w|1, 1)
-
-        x_ta = tf.TensorArray(tf.float32, size=steps, clear_after_read=False).unstack(x_gates)
+        x_ta = tf.TensorArray(tf.float32, size=steps, clear_after_read=False).unstack(xs)
         m_ta = tf.TensorArray(tf.bool, size=steps, clear_after_read=False).unstack(flags)
         state_shape = tf.stack([batch, height, width, f])
         h0 = tf.zeros(state_shape, tf.float32)
         c0 = tf.zeros(state_shape, tf.float32)
 
-        use_dropout = bool(training) and self.recurrent_dropout > 0.0
-        if use_dropout:
+        if bool(training) and self.recurrent_dropout > 0.0:
             masks = self._dropout_masks(state_shape)
             rec_kernels = tf.split(self.recurrent_kernel, 4, axis=-1)
 
-            def recurrent(h: tf.Tensor) -> tf.Tensor:
+            def gates(x_t: tf.Tensor, h: tf.Tensor) -> tf.Tensor:
                 parts = [tf.nn.conv2d(h * m, k, 1, "SAME") for m, k in zip(masks, rec_kernels, strict=True)]
-                return tf.concat(parts, axis=-1)
+                return tf.nn.conv2d(x_t, self.kernel, 1, "SAME") + self.bias + tf.concat(parts, axis=-1)
         else:
+            # One convolution per step over [x_t, h] with the stacked kernels: the same sums as
+            # conv(x_t, kernel) + conv(h, recurrent_kernel), with one pass over memory.
+            joint_kernel = tf.concat([self.kernel, self.recurrent_kernel], axis=2)
 
-            def recurrent(h: tf.Tensor) -> tf.Tensor:
-                return tf.nn.conv2d(h, self.recurrent_kernel, 1, "SAME")
+            def gates(x_t: tf.Tensor, h: tf.Tensor) -> tf.Tensor:
+                return tf.nn.conv2d(tf.concat([x_t, h], axis=-1), joint_kernel, 1, "SAME") + self.bias
 
         def body(t: tf.Tensor, h: tf.Tensor, c: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-            z = x_ta.read(t) + recurrent(h)
+            z = gates(x_ta.read(t), h)
             z_i, z_f, z_c, z_o = tf.split(z, 4, axis=-1)
             i = keras2_hard_sigmoid(z_i)
             fg = keras2_hard_sigmoid(z_f)

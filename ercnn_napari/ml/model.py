@@ -13,7 +13,9 @@ on a mosaic of tiles.
 
 Time-distributed blocks reshape ``(B, T, H, W, C)`` to ``(B*T, H, W, C)`` and never see a mask,
 as in Keras 2.4, whose BatchNorm had no masked moments: in training mode the batch statistics
-include the padded (-1) steps, exactly as when the published weights were trained.
+include the padded (-1) steps, exactly as when the published weights were trained. Their moving
+statistics are updated as Keras 2 updated them (:class:`Keras2BatchNorm`), so fine-tuning here
+evolves them as the authors' own fine-tuning did.
 
 Timestep masks (``ModelConfig.mask_mode``), i.e. which steps update the ConvLSTM state:
 
