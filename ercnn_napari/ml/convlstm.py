@@ -17,10 +17,11 @@ Cell (Keras 2 ``ConvLSTM2DCell``, gate order i, f, c, o along the kernel's last 
 A step whose mask is 0 keeps the previous ``h`` and ``c`` (Keras RNN masking); the layer returns
 the last ``h`` (``return_sequences=False``), all zeros if no step counted.
 
-Speed: the input convolution does not depend on the state, so it is computed for all ``T`` steps
-in one batched convolution before the recurrence; the loop then does one recurrent convolution
-per step. This is the same arithmetic as Keras 2 (which convolves per step and per gate), up to
-float32 summation order.
+Speed and memory: without recurrent dropout (inference) each step does ONE convolution of the
+channel-stacked ``[x_t, h]`` with the stacked ``[kernel; recurrent_kernel]``, the same sums as
+Keras 2's separate input and recurrent convolutions per gate, up to float32 summation order, and
+no ``(B, T, H, W, 4F)`` buffer of pre-computed input gates is ever held. With dropout (training)
+the input convolution and four per-gate recurrent convolutions are done per step.
 
 Recurrent dropout (training only) follows Keras 2: at the start of each call four masks of the
 state's shape are drawn, one per gate, scaled by ``1/(1-rate)``, and reused for every time step;
