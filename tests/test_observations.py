@@ -109,3 +109,15 @@ def test_bad_requests(same_windows_both_ways, tmp_path):
         open_observation_folder(tmp_path / "nowhere", "stacked")
     with pytest.raises(ProjectError, match="unknown observations kind"):
         open_observation_folder(tmp_path, "stage4")
+
+
+def test_window_csv_beside_stacked_series_must_match(same_windows_both_ways, tmp_path):
+    project, _, table = same_windows_both_ways
+    write_window_csv(table, tmp_path / "same.csv")
+    source = open_observation_folder(project.root / "observations", "stacked", window_csv=tmp_path / "same.csv")
+    assert source.window_table((0, 1)).equals(table)
+    write_window_csv(table.select(np.arange(len(table) - 1)), tmp_path / "short.csv")
+    source = open_observation_folder(project.root / "observations", "stacked", window_csv=tmp_path / "short.csv")
+    with pytest.raises(InputDataError, match="does not match the windows of tile 0:1") as info:
+        source.window_table((0, 1))
+    assert "short.csv" in str(info.value)

@@ -113,8 +113,11 @@ class StackedSource(ObservationSource):
     kind = "stacked"
 
     def __init__(self, folder: Path, site: str | None = None, files: dict[TileId, Path] | None = None,
-                 cache_tiles: int = 2, window_days: float | None = None, min_obs: int | None = None) -> None:
+                 cache_tiles: int = 2, window_days: float | None = None, min_obs: int | None = None,
+                 window_csv: Path | None = None) -> None:
         super().__init__(folder, site, files)
+        self.window_csv = window_csv
+        self._csv_table = read_window_csv(window_csv) if window_csv is not None else None
         self._cache: OrderedDict[tuple, tuple[StackedSeries, WindowTable]] = OrderedDict()
         self._cache_tiles = max(1, cache_tiles)
         self._rules = {k: v for k, v in (("window_days", window_days), ("min_obs", min_obs)) if v is not None}
@@ -132,6 +135,8 @@ class StackedSource(ObservationSource):
         if not len(table):
             raise InputDataError(f"the series of {len(series)} time steps has no window with enough observations "
                                  f"(a window needs at least {self._rules.get('min_obs', 35)})", path)
+        if self._csv_table is not None:
+            _check_same_windows(table, self._csv_table, tile, self.window_csv)
         self._cache[key] = (series, table)
         while len(self._cache) > self._cache_tiles:
             self._cache.popitem(last=False)
@@ -154,6 +159,18 @@ class StackedSource(ObservationSource):
         positions = None if indices is None else _positions(indices, table, self.path(tile))
         pipeline.check_fits(table if positions is None else table.select(positions), time_steps, self.path(tile))
         return pipeline.stacked_windows(series.observations, table, positions, time_steps)
+
+
+def _check_same_windows(computed: WindowTable, listed: WindowTable, tile: TileId, csv: Path | None) -> None:
+    """A window CSV next to stacked series must describe the windows the series gives, or it misleads."""
+    if computed.equals(listed):
+        return
+    n = min(len(computed), len(listed))
+    differ = [i for i in range(n) if not computed.select([i]).equals(listed.select([i]))]
+    where = (f"window {int(listed.ids[differ[0]])} differs" if differ
+             else f"it lists {len(listed)} windows, the series gives {len(computed)}")
+    raise InputDataError(f"does not match the windows of tile {format_tile_id(tile)}'s stacked series ({where}); "
+                         "fix or remove the window table", csv)
 
 
 class Stage3Source(ObservationSource):
@@ -227,13 +244,14 @@ def open_observation_folder(folder: str | os.PathLike, kind: str, site: str | No
     """A source for a folder of ``kind`` ``"stacked"`` or ``"stage3"`` files.
 
     ``files`` (tile -> file) overrides the search of the folder (a Project knows its files).
-    A window CSV only matters for stage-3 files: a stacked series defines its own windows.
+    A stacked series defines its own windows; a window CSV given with it is checked against them.
     """
     folder = Path(folder)
+    csv = None if window_csv is None else Path(window_csv)
     if kind == "stacked":
-        return StackedSource(folder, site, files)
+        return StackedSource(folder, site, files, window_csv=csv)
     if kind == "stage3":
-        return Stage3Source(folder, site, files, None if window_csv is None else Path(window_csv))
+        return Stage3Source(folder, site, files, csv)
     raise ProjectError(f"unknown observations kind {kind!r} (expected 'stacked' or 'stage3')", folder)
 
 
