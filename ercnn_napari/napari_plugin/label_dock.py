@@ -13,16 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from napari.utils.notifications import show_info, show_warning
-from qtpy.QtCore import QEvent, QObject, Qt
 from qtpy.QtWidgets import (
     QFileDialog,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QMessageBox,
     QPushButton,
-    QSlider,
     QVBoxLayout,
     QWidget,
 )
@@ -30,6 +27,7 @@ from qtpy.QtWidgets import (
 from ercnn_napari.core.errors import ErcnnError
 from ercnn_napari.core.tiles import TileId, format_tile_id, parse_tile_id
 from ercnn_napari.napari_plugin.autosave import Autosaver
+from ercnn_napari.napari_plugin.close_guard import CloseGuard, ask_unsaved_dialog
 from ercnn_napari.napari_plugin.context import context_for
 from ercnn_napari.napari_plugin.label_session import LabelSession, SaveReport
 from ercnn_napari.napari_plugin.layers import tile_at_display
@@ -43,6 +41,7 @@ from ercnn_napari.napari_plugin.project_layers import (
     split_roles,
     tile_styles,
 )
+from ercnn_napari.napari_plugin.reference_controls import ReferenceControls
 from ercnn_napari.napari_plugin.split_editor import SplitEditor
 
 
@@ -60,7 +59,7 @@ class LabelDock(QWidget):
         self.tiles_layer: Any = None
         self.reference_layers: dict[str, Any] = {}
         self._build_ui()
-        self._close_guard = _CloseGuard(self)
+        self._close_guard = CloseGuard(self)
         window = getattr(self.viewer.window, "_qt_window", None)
         if window is not None:
             window.installEventFilter(self._close_guard)
@@ -85,13 +84,7 @@ class LabelDock(QWidget):
         self.theirs_button.clicked.connect(lambda: self.resolve_conflicts(keep_mine=False))
         self.mine_button = QPushButton("Keep viewer's")
         self.mine_button.clicked.connect(lambda: self.resolve_conflicts(keep_mine=True))
-        self.toggle_button = QPushButton("Before / after (T)")
-        self.toggle_button.clicked.connect(self.toggle_reference)
-        self.fade = QSlider(Qt.Orientation.Horizontal)
-        self.fade.setRange(0, 100)
-        self.fade.setValue(100)
-        self.fade.setToolTip("opacity of the after image over the before image")
-        self.fade.valueChanged.connect(self._fade_changed)
+        self.reference = ReferenceControls(self)
         self.tile_edit = QLineEdit()
         self.tile_edit.setPlaceholderText("y:x")
         self.tile_edit.returnPressed.connect(self._jump_typed)
@@ -120,11 +113,7 @@ class LabelDock(QWidget):
         conflicts.addWidget(self.theirs_button)
         conflicts.addWidget(self.mine_button)
         layout.addLayout(conflicts)
-        ref = QGroupBox("Reference pair")
-        ref_layout = QHBoxLayout(ref)
-        ref_layout.addWidget(self.toggle_button)
-        ref_layout.addWidget(self.fade, 1)
-        layout.addWidget(ref)
+        layout.addWidget(self.reference)
         tile_box = QGroupBox("Tile")
         tile_layout = QVBoxLayout(tile_box)
         jump = QHBoxLayout()
@@ -143,7 +132,7 @@ class LabelDock(QWidget):
         QVBoxLayout(split_box).addWidget(self.splits)
         layout.addWidget(split_box)
         layout.addStretch(1)
-        self.viewer.bind_key("t", lambda _viewer: self.toggle_reference(), overwrite=True)
+        self.viewer.bind_key("t", lambda _viewer: self.reference.toggle(), overwrite=True)
         self._update_status()
 
     # -- project -----------------------------------------------------------------------------------
@@ -206,6 +195,7 @@ class LabelDock(QWidget):
             for data, kwargs, _kind in references:
                 self.viewer.add_image(data, **kwargs)
         self.reference_layers = {r: self._existing(r) for r in ("before", "after") if self._existing(r)}
+        self.reference.set_layers(self.reference_layers)
         self.tiles_layer = self._existing("tiles")
         if self.tiles_layer is None:
             data, kwargs, _ = grid_layer_data(project, self.session.labelled, {})
@@ -367,41 +357,10 @@ class LabelDock(QWidget):
         for key in ("labelled", "role"):
             self.tiles_layer.features[key] = style["features"][key]
 
-    # -- reference pair -----------------------------------------------------------------------------
-    def toggle_reference(self) -> None:
-        after = self.reference_layers.get("after")
-        before = self.reference_layers.get("before")
-        if after is None or before is None:
-            return
-        show_after = not after.visible
-        after.visible = show_after
-        before.visible = True
-        if show_after:
-            after.opacity = self.fade.value() / 100.0
-
-    def _fade_changed(self, value: int) -> None:
-        after = self.reference_layers.get("after")
-        before = self.reference_layers.get("before")
-        if after is None:
-            return
-        if before is not None:
-            before.visible = True
-        after.visible = True
-        after.opacity = value / 100.0
-
     # -- closing -------------------------------------------------------------------------------------
     def ask_unsaved(self, count: int) -> str:
         """Ask what to do with unsaved tiles on close: "save", "discard" or "cancel" (tests replace this)."""
-        box = QMessageBox(self)
-        box.setWindowTitle("Unsaved labels")
-        box.setText(f"{count} tile(s) have label changes that are not on disk yet.")
-        save = box.addButton("Save and close", QMessageBox.ButtonRole.AcceptRole)
-        discard = box.addButton("Close without saving", QMessageBox.ButtonRole.DestructiveRole)
-        box.addButton(QMessageBox.StandardButton.Cancel)
-        box.setDefaultButton(save)
-        box.exec()
-        clicked = box.clickedButton()
-        return "save" if clicked is save else "discard" if clicked is discard else "cancel"
+        return ask_unsaved_dialog(self, count)
 
     def handle_close(self, interactive: bool) -> bool:
         """Decide whether the window may close; programmatic closes always flush and never block."""
@@ -419,25 +378,3 @@ class LabelDock(QWidget):
                 show_warning("some tiles could not be saved (see the label dock); the window stays open")
                 return False
         return True
-
-
-class _CloseGuard(QObject):
-    """Event filter on the main window: runs the dock's close check before napari closes."""
-
-    def __init__(self, dock: LabelDock) -> None:
-        super().__init__(dock)
-        self.dock = dock
-
-    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
-        if event.type() == QEvent.Type.Close:
-            try:
-                allowed = self.dock.handle_close(event.spontaneous())
-            except RuntimeError:  # the dock's C++ side is already gone
-                return False
-            if not allowed:
-                event.ignore()
-                return True
-            # the window goes away: stop timers now so none fires into destroyed layers
-            obj.removeEventFilter(self)
-            self.dock.shutdown()
-        return False

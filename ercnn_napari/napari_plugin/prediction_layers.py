@@ -40,7 +40,7 @@ def prediction_layer_data(mosaic: PredictionMosaic, grid: Any, threshold: float)
     transform = mosaic_transform(grid, mosaic.origin)
     windows = [{"start": w.start_time, "end": w.end_time, "n_obs": w.n_obs} for w in mosaic.windows]
     common = {"folder": str(mosaic.folder), "windows": windows, "tiles": [list(t) for t in mosaic.tiles],
-              "mosaic_origin": list(mosaic.origin), "model_name": mosaic.name}
+              "mosaic_origin": list(mosaic.origin), "model_name": mosaic.name, "tile_size": grid.tile_size}
     cmap = change_colormap(threshold)
     stack_meta = geo_metadata(grid.crs, transform, mosaic.folder, **common, **{ROLE_KEY: STACK_ROLE})
     max_meta = geo_metadata(grid.crs, transform, mosaic.folder, **common, **{ROLE_KEY: MAX_ROLE})

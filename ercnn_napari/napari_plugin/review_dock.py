@@ -35,10 +35,8 @@ from ercnn_napari.core.errors import ErcnnError
 from ercnn_napari.core.messages import Message, Progress, Started, describe
 from ercnn_napari.core.tiles import TileId, format_tile_id, parse_tile_id
 from ercnn_napari.napari_plugin.context import context_for
+from ercnn_napari.napari_plugin.export_actions import export_animation, export_geotiffs
 from ercnn_napari.napari_plugin.prediction_layers import (
-    MAX_ROLE,
-    ROLE_KEY,
-    STACK_ROLE,
     WindowLabeller,
     prediction_layer_data,
     set_threshold,
@@ -341,64 +339,15 @@ class ReviewDock(QWidget):
 
     def export_geotiffs(self, folder: Path) -> list[Path]:
         """Write the current prediction's window stack and max map as GeoTIFFs into ``folder``."""
-        from ercnn_napari.napari_plugin.export import write_max_map, write_window_stack
-        from ercnn_napari.napari_plugin.layers import transform_from_metadata
-        from ercnn_napari.napari_plugin.prediction_layers import windows_of
-
         layer = self.current_stack_layer()
-        if layer is None:
-            return []
-        meta = layer.metadata
-        windows = windows_of(layer)
-        transform = transform_from_metadata(meta)
-        stem = _safe(meta.get("model_name", layer.name))
-        try:
-            stack_path = write_window_stack(folder / f"{stem}_windows.tif", layer.data, windows, meta["crs"], transform)
-            max_layer = next((lay for lay in self.viewer.layers if lay.metadata.get(ROLE_KEY) == MAX_ROLE
-                              and lay.metadata.get("folder") == meta.get("folder")), None)
-            max_data = max_layer.data if max_layer is not None else layer.data.max(axis=0)
-            max_path = write_max_map(folder / f"{stem}_max_change.tif", max_data, windows, meta["crs"], transform)
-        except ErcnnError as exc:
-            show_error(str(exc))
-            return []
-        show_info(f"exported {stack_path.name} and {max_path.name} to {folder}")
-        return [stack_path, max_path]
+        return [] if layer is None else export_geotiffs(self.viewer, layer, folder)
 
     def export_animation(self, path: Path, fps: float = 8.0) -> Path | None:
         """Write the moving-window animation (red change over the after image) as GIF or MP4."""
-        from ercnn_napari.napari_plugin.export import animation_frames, write_animation
-        from ercnn_napari.napari_plugin.prediction_layers import windows_of
-
         layer = self.current_stack_layer()
         if layer is None:
             return None
-        background = self._background_for(layer)
-        frames = animation_frames(layer.data, windows_of(layer), self.threshold.value() / 100.0, background)
-        try:
-            written = write_animation(path, frames, fps)
-        except ErcnnError as exc:
-            show_error(str(exc))
-            return None
-        show_info(f"animation written: {written}")
-        return written
-
-    def _background_for(self, layer: Any) -> Any:
-        """The after reference image cropped to the prediction's tiles (None if there is none)."""
-        after = next((lay for lay in self.viewer.layers if lay.metadata.get("ercnn_role") == "after"), None)
-        if after is None:
-            return None
-        factor = int(after.metadata.get("factor", 1))
-        ref_origin = after.metadata.get("mosaic_origin", [0, 0])
-        origin = layer.metadata["mosaic_origin"]
-        ts = self.context.project.grid.tile_size if self.context.project is not None else 32
-        _, height, width = layer.data.shape
-        y0 = (origin[0] - ref_origin[0]) * ts * factor
-        x0 = (origin[1] - ref_origin[1]) * ts * factor
-        if y0 < 0 or x0 < 0:
-            return None
-        crop = after.data[y0:y0 + height * factor, x0:x0 + width * factor]
-        return crop if crop.shape[0] == height * factor and crop.shape[1] == width * factor else None
-
+        return export_animation(self.viewer, layer, path, self.threshold.value() / 100.0, fps)
 
 def _grid_of(folder: Path) -> Any:
     from ercnn_napari.core.geo import TileGrid
@@ -408,10 +357,3 @@ def _grid_of(folder: Path) -> Any:
     if "grid" not in info:
         raise ErcnnError("prediction.json has no grid: open the project first", folder / "prediction.json")
     return TileGrid.from_dict(info["grid"])
-
-
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip("_") or "prediction"
-
-
-__all__ = ["ReviewDock", "STACK_ROLE"]
