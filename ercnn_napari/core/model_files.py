@@ -89,8 +89,8 @@ def describe_model_file(path: str | os.PathLike) -> dict[str, Any]:
     """Kind, configuration and metadata of a model file or run folder (h5py only).
 
     Returns ``{"path", "kind", "config", "metadata"}`` plus ``keras_version`` for published files.
-    ``config`` is the ModelConfig as a dict (for published files the published configuration,
-    with the ``time_steps`` the stored graph declares when present).
+    ``config`` is the ModelConfig as a dict (for published files the published configuration:
+    the file's own stored graph is deliberately not interpreted, it describes 18 channels).
     """
     path = resolve_model_path(path)
     with open_model_h5(path) as handle:
