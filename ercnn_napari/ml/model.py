@@ -26,7 +26,9 @@ Timestep masks (``ModelConfig.mask_mode``), i.e. which steps update the ConvLSTM
     ``x[b, t, 0, 0, 0] * any(x[b, t, 0, 0, :] != -1) != 0``, i.e. iff the top-left pixel's first
     SAR value is not 0 and the top-left pixel is not entirely -1. In the common case: a step
     counts when that one value is neither 0 nor -1. Values elsewhere in a padded step do not
-    matter, and padding with 0 or with -1 gives the same result.
+    matter, and padding with 0 or with -1 gives the same result. On a mosaic the rule is taken at
+    the mosaic's top-left pixel (per-tile and mosaic prediction agree unless tile corners differ
+    in being 0/-1 at some step).
 ``"step"``
     Step ``t`` counts iff any pixel or channel of the tile at ``t`` is not -1 (a clean per-step
     padding mask).
