@@ -154,9 +154,25 @@ def test_bad_input_exits_2_with_one_message_and_leaves_nothing(inputs, tmp_path)
     events = [parse_message(line) for line in result.stdout.splitlines()]
     assert isinstance(events[-1], Error) and events[-1].kind == "bad_input" and events[-1].path == str(cut)
     assert list(out.iterdir()) == []  # no half-written or temporary files
-    # a missing model, and a missing input, are one clear line too
-    result = predict("--model", tmp_path / "nope.h5", "--out", out, inputs["stage3"])
-    assert result.returncode == 2 and "nope.h5" in result.stderr and "Traceback" not in result.stderr
-    result = predict("--model", inputs["models"][0], "--out", out, tmp_path / "missing.tfrecords")
-    assert result.returncode == 2 and "missing.tfrecords: file not found" in result.stderr
-    assert list(out.iterdir()) == []
+
+
+
+@pytest.mark.parametrize("case, message", [
+    ("missing_model", "nope.h5: model file does not exist"),
+    ("missing_input", "missing.tfrecords: file not found"),
+    ("no_input", "give either INPUT.tfrecords files or --project"),
+    ("bad_stride", "--stride must be at least 1"),
+])
+def test_usage_errors_are_one_line_in_process(inputs, tmp_path, capsys, case, message):
+    from ercnn_napari.cli.main import main
+
+    model, data = str(inputs["models"][0]), str(inputs["stage3"])
+    argv = {"missing_model": ["--model", str(tmp_path / "nope.h5"), data],
+            "missing_input": ["--model", model, str(tmp_path / "missing.tfrecords")],
+            "no_input": ["--model", model],
+            "bad_stride": ["--model", model, "--stride", "0", data]}[case]
+    out = tmp_path / "out"
+    assert main(["predict", "--out", str(out), *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("ercnn-napari: error:") == 1 and message in err, err
+    assert not out.exists()
