@@ -12,6 +12,7 @@ from ercnn_napari.ml.tfrecords import (
     explain_read_error,
     read_stacked,
     read_stage3,
+    stage3_counts,
     stage3_dataset,
     write_stacked,
     write_stage3,
@@ -215,3 +216,17 @@ def test_writers_refuse_bad_data_and_leave_nothing(tmp_path):
     with pytest.raises(InputDataError, match="not after the previous"):
         write_stacked(path, np.array([T0, T0]), *(np.zeros((2, H, W, c), np.float32) for c in (2, 2, 13)))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_stage3_counts_from_headers(tmp_path):
+    rng = np.random.default_rng(6)
+    path = tmp_path / "c.tfrecords"
+    write_stage3(path, windows(rng, counts=(3, 9, 4)))
+    assert stage3_counts(path).tolist() == [3, 9, 4]
+    bad = tmp_path / "bad.tfrecords"
+    with raw_writer(bad) as out:
+        out.write(good_stage3_record(rng))
+        out.write(example(Feature=np.zeros((2, H, W, 18), np.float32), Label=np.zeros((H, W), np.float32)))
+    with pytest.raises(InputDataError, match="Feature has shape") as info:
+        stage3_counts(bad)
+    assert_names(info, bad, 1)

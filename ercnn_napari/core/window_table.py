@@ -99,8 +99,8 @@ class WindowTable:
         """Same rows (NaN equals NaN, times compared to the second)."""
         return (len(self) == len(other) and np.array_equal(self.ids, other.ids)
                 and np.array_equal(self.n_obs, other.n_obs)
-                and np.allclose(self.start_time, other.start_time, atol=1.0, equal_nan=True)
-                and np.allclose(self.end_time, other.end_time, atol=1.0, equal_nan=True))
+                and np.allclose(self.start_time, other.start_time, rtol=0.0, atol=1.0, equal_nan=True)
+                and np.allclose(self.end_time, other.end_time, rtol=0.0, atol=1.0, equal_nan=True))
 
 
 def format_time(seconds: float) -> str:

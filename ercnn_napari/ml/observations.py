@@ -37,6 +37,7 @@ from ercnn_napari.ml.tfrecords import (
     decode_stage3_record,
     iter_raw_records,
     read_stacked,
+    stage3_counts,
 )
 
 
@@ -191,9 +192,7 @@ class Stage3Source(ObservationSource):
             return self._csv_table
         path = self.path(tile)
         if path not in self._scanned:
-            counts = [decode_stage3_record(raw, path, i)[0].shape[0] for i, raw in iter_raw_records(path)]
-            if not counts:
-                raise InputDataError("holds no records", path)
+            counts = stage3_counts(path)
             self._scanned[path] = WindowTable.build(np.arange(1, len(counts) + 1), counts)
         return self._scanned[path]
 

@@ -180,6 +180,30 @@ def read_stage3(path: str | os.PathLike) -> Iterator[tuple[np.ndarray, np.ndarra
         yield feature, label
 
 
+def stage3_counts(path: str | os.PathLike) -> np.ndarray:
+    """Observations per window of a stage-3 file, from the tensor headers (no pixel decoding).
+
+    Lets a window table be built for a file that comes without a window CSV, at the cost of
+    one decompression pass but without converting or checking ~6 MB of pixels per record.
+    """
+    path = Path(path)
+    counts = []
+    for index, raw in iter_raw_records(path):
+        found = _parse_example(raw, path, index)
+        _require_keys(found, STAGE3_KEYS, path, index, "stage-3 (windowed)")
+        try:
+            dims = [d.size for d in TensorProto.FromString(found["Feature"]).tensor_shape.dim]
+        except Exception as exc:
+            raise InputDataError(f"record {index}: Feature is not a serialized tensor ({exc})", path) from None
+        if len(dims) != 4 or dims[-1] != N_CHANNELS or not 1 <= dims[0] <= MAX_OBSERVATIONS:
+            raise InputDataError(f"record {index}: Feature has shape {dims}, expected [n_obs <= {MAX_OBSERVATIONS}, "
+                                 f"H, W, {N_CHANNELS}]", path)
+        counts.append(dims[0])
+    if not counts:
+        raise InputDataError("holds no records", path)
+    return np.asarray(counts, dtype=np.int64)
+
+
 def write_stage3(path: str | os.PathLike, features: Iterable[np.ndarray],
                  labels: Iterable[np.ndarray] | None = None) -> int:
     """Write windows as a GZIP stage-3 file (atomically); returns the number of records.
