@@ -191,3 +191,10 @@ def test_select_and_every():
     assert picked.ids.tolist() == [1, 5, 9]
     with pytest.raises(IndexError):
         table.select([10])
+
+
+def test_equal_tables_agree_to_the_second():
+    table = compute_windows(T0 + np.arange(80) * 2.5 * DAY)
+    later = WindowTable.build(table.ids, table.n_obs, table.start_time + 3600, table.end_time, table.start_index)
+    assert table.equals(table.select(np.arange(len(table))))
+    assert not table.equals(later)
