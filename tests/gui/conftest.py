@@ -48,3 +48,18 @@ def make_small_project(root: Path, rows: int = 2, cols: int = 3, with_references
 @pytest.fixture
 def small_project(tmp_path: Path) -> Project:
     return make_small_project(tmp_path / "project")
+
+
+@pytest.fixture(scope="session")
+def worker_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project with observations, labels, split V1 and a tiny model, made in a TensorFlow subprocess."""
+    import os
+    import subprocess
+
+    dest = tmp_path_factory.mktemp("worker") / "project"
+    script = Path(__file__).with_name("make_worker_project.py")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run([sys.executable, str(script), str(dest)], capture_output=True, text=True,
+                            timeout=600, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return dest

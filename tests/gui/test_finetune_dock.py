@@ -1,0 +1,120 @@
+"""Fine-tune and review docks driving real worker processes (tiny preset / tiny model on CPU)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from ercnn_napari.core.messages import Epoch, Finished, Preflight, Started, Step
+from ercnn_napari.core.project import Project
+from ercnn_napari.napari_plugin.finetune_dock import FinetuneDock
+from ercnn_napari.napari_plugin.label_dock import LabelDock
+from ercnn_napari.napari_plugin.prediction_layers import STACK_ROLE
+from ercnn_napari.napari_plugin.review_dock import ReviewDock
+
+RUN_TIMEOUT_MS = 300_000
+
+
+@pytest.fixture
+def docks(make_napari_viewer, worker_project):
+    viewer = make_napari_viewer()
+    label = LabelDock(viewer)
+    finetune = FinetuneDock(viewer)
+    review = ReviewDock(viewer)
+    for widget in (label, finetune, review):
+        viewer.window.add_dock_widget(widget)
+    label.open_project(worker_project)
+    finetune.set_preset("tiny")
+    finetune.device.setCurrentIndex(finetune.device.findData("none"))
+    yield viewer, label, finetune, review
+    for worker in (finetune.worker, review.worker):
+        if worker is not None and worker.is_running():
+            worker.cancel()
+            worker.wait(20_000)
+
+
+def test_finetune_runs_to_the_end_then_hands_over_to_review(docks, worker_project, qtbot, monkeypatch):
+    viewer, label, finetune, review = docks
+    # a stroke not yet autosaved must reach disk before the trainer reads the labels
+    label.labels_layer.data_setitem((np.array([0, 0]), np.array([0, 1])), 1)
+    finetune.start()
+    assert label.unsaved_tiles == [], "labels must be flushed before the run starts"
+    assert finetune.running
+    qtbot.waitUntil(lambda: finetune.result is not None, timeout=RUN_TIMEOUT_MS)
+    assert finetune.result.status == "completed", finetune.result.error_message
+    kinds = {type(m) for m in finetune.worker.messages}
+    assert {Preflight, Started, Step, Epoch, Finished} <= kinds
+    assert len(finetune.loss_plot.train_x) == 2 and len(finetune.loss_plot.val_x) == 1
+    assert "GiB" in finetune.preflight_label.text()
+    run_dir = finetune.run_dir
+    assert (run_dir / "model.ercnn.h5").is_file()
+    inputs = json.loads((run_dir / "inputs.json").read_text())
+    assert "0:0" in json.dumps(inputs)
+    # evaluation table: overall + one row per tile for val and test; clicking jumps to the tile
+    rows = finetune.results.rows
+    assert [(r.set_name, r.tile) for r in rows] == [("val", None), ("val", (1, 1)), ("test", None),
+                                                      ("test", (1, 2))]
+    finetune.results.cellClicked.emit(3, 0)
+    assert label.context.current_tile == (1, 2)
+    # "predict visible tiles" hands the run to the review dock's worker; the tiny preset's network has
+    # 12 time steps, fewer than any real window holds, so the worker refuses it in one sentence
+    shown = []
+    monkeypatch.setattr("ercnn_napari.napari_plugin.review_dock.show_error", shown.append)
+    finetune.predict_visible()
+    assert review.selected_models() == [str(run_dir)]
+    assert review.running
+    qtbot.waitUntil(lambda: review.result is not None, timeout=RUN_TIMEOUT_MS)
+    assert review.result.status == "failed"
+    assert "12 time steps" in shown[0] and "Traceback" not in shown[0]
+
+
+def test_cancel_stops_the_trainer(docks, qtbot):
+    _viewer, _label, finetune, _review = docks
+    finetune.start()
+    worker = finetune.worker
+    qtbot.waitUntil(lambda: any(isinstance(m, (Preflight, Started)) for m in worker.messages), timeout=120_000)
+    pid = worker.pid()
+    finetune.cancel()
+    qtbot.waitUntil(lambda: finetune.result is not None, timeout=30_000)
+    assert finetune.result.status == "cancelled"
+    assert not worker.is_running()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    assert finetune.start_button.isEnabled()
+
+
+def test_trainer_error_is_one_sentence(docks, qtbot, monkeypatch):
+    _viewer, _label, finetune, _review = docks
+    shown = []
+    monkeypatch.setattr("ercnn_napari.napari_plugin.finetune_dock.show_error", shown.append)
+    finetune.split.addItem("V7")
+    finetune.split.setCurrentText("V7")  # no lists for V7
+    finetune.start()
+    qtbot.waitUntil(lambda: finetune.result is not None, timeout=120_000)
+    assert finetune.result.status == "failed"
+    assert shown and "V7" in shown[0] and "Traceback" not in shown[0]
+    assert "\n" not in shown[0]
+
+
+def test_ensemble_prediction_from_review_dock(docks, worker_project, qtbot):
+    viewer, _label, _finetune, review = docks
+    models = [str(worker_project / f"small_model_{seed}.ercnn.h5") for seed in (0, 1)]
+    review.select_only(models)
+    review.combine.setCurrentText("max")
+    review.set_tiles([(0, 0), (1, 2)])
+    review.stride.setValue(10)
+    review.start()
+    qtbot.waitUntil(lambda: review.result is not None, timeout=RUN_TIMEOUT_MS)
+    assert review.result.status == "completed", review.result.error_message
+    stack = next(lay for lay in viewer.layers if lay.metadata.get("ercnn_role") == STACK_ROLE)
+    assert stack.name == "change max(small_model_0, small_model_1)"
+    assert "window 0: mid 2017-" in review.labeller.text
+    project = Project.open(worker_project)
+    assert stack.data.shape[1:] == (64, 96)  # bounding box of tiles (0,0)..(1,2)
+    assert np.isfinite(stack.data[:, 0:32, 0:32]).all() and np.isnan(stack.data[:, 0:32, 32:64]).all()
+    assert np.nanmax(stack.data) <= 1.0
+    info = json.loads((review.out_dir / "prediction.json").read_text())
+    assert info["combine"] == "max" and project.grid.to_dict() == info["grid"]
