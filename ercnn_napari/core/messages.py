@@ -205,7 +205,7 @@ def describe(message: Message) -> str:
         return (f"[{message.job}] epoch {message.epoch} step {message.step}/{message.steps_per_epoch} "
                 f"loss {message.loss:.4f} ({message.seconds:.2f} s)")
     if isinstance(message, Validation):
-        extra = " ".join(f"{k} {v:.3f}" for k, v in message.metrics.items())
+        extra = " ".join(f"{k} {v:.3f}" if v is not None else f"{k} n/a" for k, v in message.metrics.items())
         return f"[{message.job}] validation epoch {message.epoch}: loss {message.loss:.4f} {extra}".rstrip()
     if isinstance(message, Epoch):
         val = "" if message.val_loss is None else f" val {message.val_loss:.4f}"
