@@ -11,6 +11,7 @@ from ercnn_napari.ml.tfrecords import (
     detect_kind,
     explain_read_error,
     read_stacked,
+    read_stacked_timestamps,
     read_stage3,
     stage3_counts,
     stage3_dataset,
@@ -230,3 +231,11 @@ def test_stage3_counts_from_headers(tmp_path):
     with pytest.raises(InputDataError, match="Feature has shape") as info:
         stage3_counts(bad)
     assert_names(info, bad, 1)
+
+
+def test_stacked_timestamps_alone(tmp_path):
+    rng = np.random.default_rng(8)
+    stamps = T0 + np.arange(5) * 3 * DAY
+    path = tmp_path / "s.tfrecords"
+    write_stacked(path, stamps, *(rng.normal(size=(5, H, W, c)).astype(np.float32) for c in (2, 2, 13)))
+    assert np.array_equal(read_stacked_timestamps(path), stamps)

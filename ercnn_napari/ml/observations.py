@@ -37,6 +37,7 @@ from ercnn_napari.ml.tfrecords import (
     decode_stage3_record,
     iter_raw_records,
     read_stacked,
+    read_stacked_timestamps,
     stage3_counts,
 )
 
@@ -120,6 +121,7 @@ class StackedSource(ObservationSource):
         self.window_csv = window_csv
         self._csv_table = read_window_csv(window_csv) if window_csv is not None else None
         self._cache: OrderedDict[tuple, tuple[StackedSeries, WindowTable]] = OrderedDict()
+        self._tables: dict[tuple, WindowTable] = {}
         self._cache_tiles = max(1, cache_tiles)
         self._rules = {k: v for k, v in (("window_days", window_days), ("min_obs", min_obs)) if v is not None}
 
@@ -132,19 +134,31 @@ class StackedSource(ObservationSource):
             self._cache.move_to_end(key)
             return self._cache[key]
         series = read_stacked(path)
-        table = compute_windows(series.timestamps, source=path, **self._rules)
-        if not len(table):
-            raise InputDataError(f"the series of {len(series)} time steps has no window with enough observations "
-                                 f"(a window needs at least {self._rules.get('min_obs', 35)})", path)
-        if self._csv_table is not None:
-            _check_same_windows(table, self._csv_table, tile, self.window_csv)
+        table = self._table(series.timestamps, tile, path)
         self._cache[key] = (series, table)
         while len(self._cache) > self._cache_tiles:
             self._cache.popitem(last=False)
         return series, table
 
     def window_table(self, tile: TileId) -> WindowTable:
-        return self.series(tile)[1]
+        """From the cached series, else from the file's time axis only (tables of many tiles stay cheap)."""
+        path = self.path(tile)
+        stat = path.stat()
+        key = (str(path), stat.st_mtime_ns, stat.st_size)
+        if key in self._cache:
+            return self._cache[key][1]
+        if key not in self._tables:
+            self._tables[key] = self._table(read_stacked_timestamps(path), tile, path)
+        return self._tables[key]
+
+    def _table(self, stamps: np.ndarray, tile: TileId, path: Path) -> WindowTable:
+        table = compute_windows(stamps, source=path, **self._rules)
+        if not len(table):
+            raise InputDataError(f"the series of {len(stamps)} time steps has no window with enough observations "
+                                 f"(a window needs at least {self._rules.get('min_obs', 35)})", path)
+        if self._csv_table is not None:
+            _check_same_windows(table, self._csv_table, tile, self.window_csv)
+        return table
 
     def windows(self, tile: TileId, indices: Any) -> np.ndarray:
         series, table = self.series(tile)

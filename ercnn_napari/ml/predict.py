@@ -36,7 +36,13 @@ from ercnn_napari.core.window_table import WindowTable, read_window_csv, write_w
 from ercnn_napari.core.windowing import compute_windows
 from ercnn_napari.ml import pipeline
 from ercnn_napari.ml.observations import ObservationSource
-from ercnn_napari.ml.tfrecords import detect_kind, explain_read_error, read_stacked, stage3_dataset
+from ercnn_napari.ml.tfrecords import (
+    detect_kind,
+    explain_read_error,
+    read_stacked,
+    read_stacked_timestamps,
+    stage3_dataset,
+)
 
 COMBINE_RULES = ("mean", "max")
 
@@ -73,16 +79,21 @@ def file_job(path: str | Path, stride: int = 1, window_csv: str | Path | None = 
     path = Path(path)
     kind = detect_kind(path)
     if kind == "stacked":
-        series = read_stacked(path)
-        full = compute_windows(series.timestamps, source=path)
+        # only the time axis now; the series is decoded when its turn comes (memory: one series)
+        stamps = read_stacked_timestamps(path)
+        full = compute_windows(stamps, source=path)
         if not len(full):
-            raise InputDataError(f"the series of {len(series)} time steps has no window with enough observations",
+            raise InputDataError(f"the series of {len(stamps)} time steps has no window with enough observations",
                                  path)
         positions = full.every(stride)
-        table = full.select(positions)
-        return PredictionJob(path.stem, path, kind, table,
-                             lambda steps: pipeline.stacked_windows(series.observations, full, positions, steps),
-                             stride)
+
+        def make_dataset(steps: int) -> tf.data.Dataset:
+            series = read_stacked(path)
+            if not np.array_equal(series.timestamps, stamps):
+                raise InputDataError("changed while it was being predicted", path)
+            return pipeline.stacked_windows(series.observations, full, positions, steps)
+
+        return PredictionJob(path.stem, path, kind, full.select(positions), make_dataset, stride)
     table = None
     if window_csv is not None:
         full = read_window_csv(window_csv)
@@ -96,7 +107,8 @@ def _stage3_every(path: Path, stride: int, time_steps: int) -> tf.data.Dataset:
     def pad(_index: tf.Tensor, feature: tf.Tensor, _label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         return tf.cast(tf.shape(feature)[0], tf.int64), pipeline.pad_window(feature, time_steps)
 
-    return stage3_dataset(path, with_index=True, stride=stride).map(pad, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return stage3_dataset(path, with_index=True, stride=stride).map(
+        pad, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
 def tile_job(source: ObservationSource, tile: TileId, stride: int = 1) -> PredictionJob:

@@ -350,6 +350,26 @@ def read_stacked(path: str | os.PathLike) -> StackedSeries:
     return StackedSeries(timestamps, np.stack(steps))
 
 
+def read_stacked_timestamps(path: str | os.PathLike) -> np.ndarray:
+    """Only the time axis of a stage-2 file (float64 [N]): enough to compute its window table.
+
+    Skips converting the observations, so tables for many tiles can be made up front without
+    holding their series in memory.
+    """
+    path = Path(path)
+    stamps = []
+    for index, raw in iter_raw_records(path):
+        found = _parse_example(raw, path, index)
+        _require_keys(found, STACKED_KEYS, path, index, "stage-2 (stacked)")
+        stamp = _decode_tensor(found["Timestamp"], "Timestamp", np.float64, path, index)
+        if stamp.shape != ():
+            raise InputDataError(f"record {index}: Timestamp has shape {stamp.shape}, expected a scalar", path)
+        stamps.append(float(stamp))
+    if not stamps:
+        raise InputDataError("holds no records", path)
+    return check_timestamps(np.asarray(stamps, dtype=np.float64), source=path)
+
+
 def write_stacked(path: str | os.PathLike, timestamps: np.ndarray, s1_asc: np.ndarray,
                   s1_desc: np.ndarray, s2: np.ndarray) -> int:
     """Write a stacked series as a GZIP stage-2 file (atomically); returns the number of records."""
