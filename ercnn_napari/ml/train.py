@@ -126,7 +126,10 @@ def _run(project_arg: str | None, config: TrainConfig | None, out: str | None, r
                              "ERCNN_PUBLISHED_WEIGHTS (the demo baseline is not installed)")
         config.baseline = str(found)
     if config.baseline is not None:
+        from ercnn_napari.ml.weights import read_config
+
         config.baseline = str(resolve_model_path(config.baseline))
+        read_config(config.baseline)  # a foreign or broken file fails here, before a run folder exists
 
     from ercnn_napari.ml.observations import open_observations
     from ercnn_napari.ml.train_setup import collect_inputs
