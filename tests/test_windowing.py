@@ -198,3 +198,14 @@ def test_equal_tables_agree_to_the_second():
     later = WindowTable.build(table.ids, table.n_obs, table.start_time + 3600, table.end_time, table.start_index)
     assert table.equals(table.select(np.arange(len(table))))
     assert not table.equals(later)
+
+
+def test_viewer_side_modules_do_not_import_tensorflow():
+    import subprocess
+    import sys
+
+    code = ("import sys, ercnn_napari.core.windowing, ercnn_napari.core.window_table, ercnn_napari.cli.cmd_predict; "
+            "heavy = [m for m in ('tensorflow', 'keras') if m in sys.modules]; "
+            "sys.exit(f'imported {heavy}' if heavy else 0)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
