@@ -56,16 +56,18 @@ def model_weights(path: Path) -> dict[str, np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def train_project(sample_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A private copy of the sample with a small split of labelled tiles that have observations."""
-    root = tmp_path_factory.mktemp("train") / "project"
-    shutil.copytree(sample_project, root)
-    project = Project.open(root)
-    usable = sorted(set(project.tiles_with_labels()) & set(project.tiles_with_observations()))
-    assert len(usable) >= 3, f"the sample project needs 3 labelled tiles with observations, has {usable}"
-    test = usable[3:4]
-    project.write_splits({"V1": Split("V1", train=usable[:2], val=usable[2:3], test=test)})
-    return root
+def train_project(sample_project: Path) -> Path:
+    """The sample AoI (session fixture, read-only here): split V1 lists only tiles with observations."""
+    split = Project.open(sample_project).split("V1")
+    assert split.train and split.val, "the sample project's V1 must have training and validation tiles"
+    return sample_project
+
+
+def project_copy(project: Path, dest: Path) -> Path:
+    """A copy to break on purpose; the big observation files are linked, not copied."""
+    shutil.copytree(project, dest, ignore=shutil.ignore_patterns("observations", "runs"))
+    (dest / "observations").symlink_to(project / "observations", target_is_directory=True)
+    return dest
 
 
 @pytest.fixture(scope="module")
@@ -174,24 +176,22 @@ def _expect_error(result: subprocess.CompletedProcess, fragment: str) -> Error:
 
 
 def test_missing_label_is_one_error_naming_the_file(train_project: Path, tmp_path: Path) -> None:
-    project_copy = tmp_path / "project"
-    shutil.copytree(train_project, project_copy)
-    project = Project.open(project_copy)
+    copy = project_copy(train_project, tmp_path / "project")
+    project = Project.open(copy)
     tile = project.split("V1").train[0]
     project.labels.npy_path(tile).unlink()
     project.labels.tif_path(tile).unlink()
-    result = cli("train", str(project_copy), "--preset", "tiny", "--out", str(tmp_path / "run"), "--progress", "json")
+    result = cli("train", str(copy), "--preset", "tiny", "--out", str(tmp_path / "run"), "--progress", "json")
     error = _expect_error(result, format_tile_id(tile))
     assert error.kind == "bad_label" and error.path.endswith(project.labels.npy_path(tile).name)
 
 
 def test_empty_split_is_an_error(train_project: Path, tmp_path: Path) -> None:
-    project_copy = tmp_path / "project"
-    shutil.copytree(train_project, project_copy)
-    project = Project.open(project_copy)
+    copy = project_copy(train_project, tmp_path / "project")
+    project = Project.open(copy)
     val = project.split("V1").val
     project.write_splits({"V2": Split("V2", train=[], val=val, test=[])})
-    result = cli("train", str(project_copy), "--split", "V2", "--preset", "tiny", "--progress", "json")
+    result = cli("train", str(copy), "--split", "V2", "--preset", "tiny", "--progress", "json")
     error = _expect_error(result, "no training tiles")
     assert "V2" in (error.path or "")
 

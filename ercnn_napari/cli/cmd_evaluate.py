@@ -74,8 +74,10 @@ def run(args: argparse.Namespace) -> int:
     result = evaluate_tiles(model, config.time_steps, source, labels, windows_per_tile=args.windows,
                             threshold=args.threshold, border=args.border, batch_size=args.batch_size,
                             on_tile=on_tile)
-    result.update(model=str(model_path), project=str(project.root), tiles=what)
-    text = json.dumps(result, indent=2, sort_keys=True, default=str) + "\n"
+    from ercnn_napari.ml.run_folder import strict_json
+
+    result = strict_json({**result, "model": str(model_path), "project": str(project.root), "tiles": what})
+    text = json.dumps(result, indent=2, sort_keys=True, default=str, allow_nan=False) + "\n"
     if args.out:
         from ercnn_napari.core.atomic import atomic_write_text
 
