@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+# Session fixtures with the synthetic sample AoI (sample_project, sample_project_no_obs).
+from fixtures_sample import *  # noqa: F401,F403,E402
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = Path(os.environ.get("ERCNN_SHARED_DIR", REPO_ROOT.parent / "shared"))
 GUI_DIR = Path(__file__).resolve().parent / "gui"
