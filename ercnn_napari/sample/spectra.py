@@ -64,7 +64,7 @@ _ROOF_S2 = {Roof.RED_TILE: "red_tile", Roof.SLATE: "slate", Roof.FLAT_GREY: "fla
 _S1_DB = {
     Cover.WATER: (-21.0, -28.0), Cover.GRASS: (-12.5, -20.0), Cover.CROP: (-13.5, -22.0),
     Cover.TREE: (-9.0, -15.0), Cover.BARE: (-12.5, -21.5), Cover.ROAD: (-17.0, -25.0),
-    Cover.PAVED: (-13.0, -21.0), Cover.BUILDING: (-5.0, -12.5),
+    Cover.PAVED: (-13.0, -21.0), Cover.BUILDING: (-1.5, -9.5),
 }
 _ROOF_S1_OFFSET_DB = {Roof.RED_TILE: 0.0, Roof.SLATE: 0.0, Roof.FLAT_GREY: -1.0, Roof.METAL: 1.5,
                       Roof.BITUMEN: -1.0}
