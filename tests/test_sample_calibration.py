@@ -1,0 +1,104 @@
+"""The synthetic series behave like a real Sentinel-2 series (read from the shared reference data).
+
+Same statistics on both sides (``sample/calibration.py``): seasonal NDVI amplitude of forest and
+grassland, cloud cover, share of clear and overcast scenes over a ~1 km patch, persistence of
+clouds between acquisitions, and Sentinel-2 revisit gaps before and after Sentinel-2B.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import numpy as np
+import pytest
+
+from ercnn_napari.sample import acquisitions, clouds
+from ercnn_napari.sample import calibration as cal
+from ercnn_napari.sample import observations as obs
+from ercnn_napari.sample.landcover import Cover
+from ercnn_napari.sample.scene import STREAM_PIXELS, STREAM_WEATHER, build_scene, stream
+from ercnn_napari.sample.site import SampleSpec, utc
+from ercnn_napari.sample.spectra import ndvi
+
+FOREST, GRASSLAND = 2, 3          # classes of the real patch's land-cover reference
+SPEC = SampleSpec()
+
+
+@pytest.fixture(scope="module")
+def real(shared_dir):
+    folder = shared_dir / "real_s2_eopatch"
+    if not folder.is_dir():
+        pytest.skip(f"real Sentinel-2 series not found in {folder}")
+    stamps = json.loads((folder / "timestamps.json").read_text())
+    times = np.array([dt.datetime.fromisoformat(s).replace(tzinfo=dt.timezone.utc).timestamp() for s in stamps])
+    return {
+        "times": times,
+        "ndvi": np.load(folder / "data_NDVI.npy")[..., 0],
+        "cloud": np.load(folder / "mask_CLM.npy")[..., 0].astype(bool),
+        "cover": np.load(folder / "mask_timeless_LULC.npy")[..., 0],
+    }
+
+
+@pytest.fixture(scope="module")
+def synthetic_clouds():
+    """Cloud masks of a 100 x 100 pixel (1 km) patch at every synthetic S2 acquisition."""
+    sched = acquisitions.schedule(SPEC, stream(SPEC.seed, STREAM_WEATHER, 1))
+    cloudiness, _ = acquisitions.weather(SPEC, stream(SPEC.seed, STREAM_WEATHER)).at(sched.s2)
+    masks = [clouds.tile_clouds(clouds.cloud_lattices(SPEC.seed, k, float(c)), float(t), 40, 60, 100)[1]
+             for k, (t, c) in enumerate(zip(sched.s2, cloudiness, strict=True))]
+    return sched.s2, np.stack(masks)
+
+
+def test_cloud_cover_and_its_spatial_coherence_match_the_real_series(real, synthetic_clouds) -> None:
+    real_stats = cal.cloud_statistics(real["cloud"], real["times"])
+    syn_stats = cal.cloud_statistics(synthetic_clouds[1], synthetic_clouds[0])
+    assert abs(syn_stats["mean_cloud_fraction"] - real_stats["mean_cloud_fraction"]) < 0.08
+    assert abs(syn_stats["clear_share"] - real_stats["clear_share"]) < 0.12
+    assert abs(syn_stats["overcast_share"] - real_stats["overcast_share"]) < 0.10
+
+
+def test_cloud_persistence_is_short_like_the_real_series(real, synthetic_clouds) -> None:
+    times, masks = synthetic_clouds
+    real_lift = cal.cloud_statistics(real["cloud"], real["times"], lag_days=10)["persistence_lift"]
+    lift_10 = cal.cloud_statistics(masks, times, lag_days=10)["persistence_lift"]
+    lift_5 = cal.cloud_statistics(masks, times, lag_days=5)["persistence_lift"]
+    # ten days apart, neither series remembers much; five days apart the synthetic weather still does
+    assert 0.6 < real_lift < 1.4 and 0.8 < lift_10 < 1.3
+    assert lift_5 > lift_10 - 0.02
+
+
+def test_revisit_gaps_match(real) -> None:
+    sched = acquisitions.schedule(SPEC, stream(SPEC.seed, STREAM_WEATHER, 1))
+    s2b = utc("2017-07-15")
+    assert cal.modal_gap_days(real["times"][real["times"] < utc("2017-07-01")]) == 10
+    assert cal.modal_gap_days(real["times"][real["times"] > s2b]) == 5
+    assert cal.modal_gap_days(sched.s2[sched.s2 < utc("2017-07-01")]) == 10
+    assert cal.modal_gap_days(sched.s2[sched.s2 > s2b]) == 5
+
+
+def _synthetic_ndvi(cover: Cover) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """NDVI and cloud masks of the pure pixels of ``cover`` in the sample tile richest in them."""
+    scene, _ = build_scene(SPEC)
+    best = None
+    for tile in SPEC.tiles():
+        timeline = obs.tile_timeline(scene, SPEC, tile)
+        pure = (timeline.lit + timeline.shaded).min(axis=0)[..., cover] > 0.95
+        if best is None or pure.sum() > best[2].sum():
+            best = (tile, timeline, pure)
+    tile, timeline, pure = best
+    sched = acquisitions.schedule(SPEC, stream(SPEC.seed, STREAM_WEATHER, 1))
+    weather = acquisitions.weather(SPEC, stream(SPEC.seed, STREAM_WEATHER))
+    acq = obs._s2_acquisitions(SPEC, timeline, sched.s2, weather, stream(SPEC.seed, STREAM_PIXELS, *tile))
+    return (np.stack([ndvi(v)[pure] for v, _ in acq]), np.stack([~m[pure] for _, m in acq]), sched.s2)
+
+
+@pytest.mark.parametrize(("cover", "real_class", "tolerance"), [(Cover.TREE, FOREST, 0.08),
+                                                                 (Cover.GRASS, GRASSLAND, 0.12)])
+def test_seasonal_ndvi_amplitude_of_vegetation_matches(real, cover, real_class, tolerance) -> None:
+    pixels = real["cover"] == real_class
+    real_amp = cal.ndvi_amplitude(real["ndvi"][:, pixels], real["cloud"][:, pixels], real["times"])
+    values, cloudy, times = _synthetic_ndvi(cover)
+    assert values.shape[1] >= 50
+    syn_amp = cal.ndvi_amplitude(values, cloudy, times)
+    assert abs(syn_amp - real_amp) < tolerance, (syn_amp, real_amp)
