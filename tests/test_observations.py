@@ -121,3 +121,20 @@ def test_window_csv_beside_stacked_series_must_match(same_windows_both_ways, tmp
     with pytest.raises(InputDataError, match="does not match the windows of tile 0:1") as info:
         source.window_table((0, 1))
     assert "short.csv" in str(info.value)
+
+
+def test_sample_project_windows_look_like_the_authors(sample_project):
+    source = open_observations(Project.open(sample_project))
+    tile = source.tiles()[0]
+    table = source.window_table(tile)
+    assert 480 <= len(table) <= 600                       # the authors' Liège 2017-2020: 540
+    assert table.n_obs.min() == 35 and table.n_obs.max() <= 92
+    assert len(table.every(5)) == -(-len(table) // 5)      # their maps: every 5th window
+    windows = source.windows(tile, [0, len(table) - 1])
+    assert windows.shape == (2, 92, 32, 32, 17) and np.isfinite(windows).all()
+    last = int(table.n_obs[-1])
+    assert np.all(windows[1, last:] == -1) and not np.any(np.all(windows[1, :last] == -1, axis=(1, 2, 3)))
+    # the published model's timestep mask reads pixel (0, 0), channel 0: real steps must not look padded
+    # (only the series' first steps, before any S1-ascending acquisition, hold the stacking's initial 0)
+    first = windows[0, : int(table.n_obs[0]), 0, 0, 0]
+    assert not np.any(first == -1) and np.count_nonzero(first == 0) <= 2
