@@ -63,6 +63,10 @@ def main(argv: list[str] | None = None) -> int:
         tiles = [(0, i) for i in range(args.tiles)]
         data = {t: synthetic_tile(args.windows + 80, args.size, rng) for t in tiles}
 
+    duplication = []
+    for stamps, _ in data.values():  # whole series, every window: what stage 3 would store in full
+        full = compute_windows(stamps)
+        duplication.append((len(full), float(full.n_obs.sum() / len(stamps))))
     n_windows = 0
     for tile, (stamps, observations) in data.items():
         table = compute_windows(stamps)
@@ -102,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(tiles)} tiles, {n_windows} windows ({'project ' + args.project if args.project else 'synthetic'})")
     print(f"bytes on disk: stacked {stacked_bytes / 2**20:.1f} MiB, stage-3 {stage3_bytes / 2**20:.1f} MiB; "
           f"ratio stage-3/stacked = {stage3_bytes / stacked_bytes:.1f}x")
+    print(f"whole series (all {', '.join(str(n) for n, _ in duplication)} windows per tile): stage 3 would store "
+          f"each observation {np.mean([d for _, d in duplication]):.1f}x on average (raw-data ratio)")
     print(f"reading every window (padded, checked): stacked on the fly {stacked_rate:.1f} windows/s, "
           f"stage-3 {stage3_rate:.1f} windows/s; ratio stacked/stage-3 = {stacked_rate / stage3_rate:.1f}x")
     return 0
