@@ -28,9 +28,10 @@ Cost: one extra forward pass per window (minus skipped replays); memory: one win
 
 Both functions are pure TensorFlow (no numpy in the hot path) and work eagerly, inside
 ``tf.function`` and inside ``tf.distribute.Strategy.run`` (per replica; the caller all-reduces the
-returned gradients). In graph mode explicit control dependencies serialise the replays: without
-them the executor may start the next replay's forward pass before the previous backward pass has
-released its activations, which would bring the memory back.
+returned gradients). The windows are iterated with ``tf.while_loop(parallel_iterations=1)``, not
+unrolled: in graph mode an unrolled loop lets the executor start the next replay before the
+previous backward pass has released its activations, and gives every window its own copy of the
+kernels (oneDNN primitives and caches), which together cost ~0.1 GB per window on a CPU.
 """
 
 from __future__ import annotations
@@ -145,12 +146,19 @@ def lean_step_gradients(
     state = model_state_variables(model)
 
     # 1. tape-free passes, remembering the state each pass started from
-    snapshots: list[list[tf.Tensor]] = []
-    window_predictions = []
-    for k in range(count):
-        snapshots.append(_snapshot(state))
-        window_predictions.append(model(windows[:, k], training=True))
-    predictions = tf.stop_gradient(tf.stack(window_predictions, axis=1))
+    def forward(k: tf.Tensor, predictions: tf.TensorArray, snapshots: list[tf.TensorArray]):
+        snapshots = [ta.write(k, value) for ta, value in zip(snapshots, _snapshot(state), strict=True)]
+        with tf.control_dependencies([ta.flow for ta in snapshots]):  # read the state before the pass
+            window = tf.gather(windows, k, axis=1)
+        return k + 1, predictions.write(k, model(window, training=True)), snapshots
+
+    empty_snapshots = [tf.TensorArray(v.dtype, size=count, element_shape=v.shape) for v in state]
+    _, stacked, snapshots = tf.while_loop(
+        lambda k, *_: k < count, forward,
+        (tf.constant(0), tf.TensorArray(tf.float32, size=count), empty_snapshots),
+        parallel_iterations=1,
+    )
+    predictions = tf.stop_gradient(tf.transpose(stacked.stack(), [1, 0, 2, 3]))  # [B, K, H, W]
     final_state = _snapshot(state)
 
     # 2. loss and its gradient with respect to every window's prediction (reduce_max's tie rule)
@@ -159,29 +167,31 @@ def lean_step_gradients(
         loss = loss_fn(labels, max_over_windows(predictions))
     upstream = small_tape.gradient(loss, predictions)  # [B, K, H, W], zero where a window loses
 
-    # 3. replay each winning window on its own tape
-    accumulated = [tf.zeros_like(v) for v in variables]
-    for k in range(count):
-        with tf.control_dependencies(accumulated):  # serialise: previous backward pass done first
-            window = tf.identity(windows[:, k])
-            upstream_k = tf.identity(upstream[:, k])
+    # 3. replay each winning window on its own tape, accumulating its share of the gradient
+    def replay(k: tf.Tensor, accumulated: list[tf.Tensor]) -> list[tf.Tensor]:
+        restored = _restore(state, [ta.read(k) for ta in snapshots])
+        with tf.control_dependencies(restored):
+            window = tf.gather(windows, k, axis=1)
+        with tf.GradientTape() as tape:
+            prediction = model(window, training=True)
+        gradients = tape.gradient(prediction, variables, output_gradients=tf.gather(upstream, k, axis=1))
+        return [a + g for a, g in zip(accumulated, _zeros_for_missing(gradients, variables), strict=True)]
 
-        def replay(
-            k: int = k, window: tf.Tensor = window, upstream_k: tf.Tensor = upstream_k,
-            accumulated: list[tf.Tensor] = accumulated,
-        ) -> list[tf.Tensor]:
-            with tf.control_dependencies(_restore(state, snapshots[k])):
-                window = tf.identity(window)
-            with tf.GradientTape() as tape:
-                prediction = model(window, training=True)
-            gradients = tape.gradient(prediction, variables, output_gradients=upstream_k)
-            return [a + g for a, g in zip(accumulated, _zeros_for_missing(gradients, variables), strict=True)]
-
+    def backward(k: tf.Tensor, accumulated: list[tf.Tensor]):
         if skip_idle_windows:
-            wins_a_pixel = tf.reduce_any(tf.not_equal(upstream_k, 0.0))
-            accumulated = tf.cond(wins_a_pixel, replay, lambda acc=accumulated: [tf.identity(a) for a in acc])
+            wins_a_pixel = tf.reduce_any(tf.not_equal(tf.gather(upstream, k, axis=1), 0.0))
+            accumulated = tf.cond(wins_a_pixel, lambda: replay(k, accumulated), lambda: list(accumulated))
         else:
-            accumulated = replay()
+            accumulated = replay(k, accumulated)
+        return k + 1, accumulated
+
+    # one window per iteration (parallel_iterations=1): the loop body's graph is shared by all
+    # windows, so kernels and their caches exist once, and iterations cannot overlap in memory
+    _, accumulated = tf.while_loop(
+        lambda k, _: k < count, backward,
+        (tf.constant(0), [tf.zeros_like(v) for v in variables]),
+        parallel_iterations=1,
+    )
 
     # 4. leave the model exactly as the straightforward step would
     with tf.control_dependencies(accumulated):
