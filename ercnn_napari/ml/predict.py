@@ -41,6 +41,7 @@ from ercnn_napari.ml.tfrecords import (
     explain_read_error,
     read_stacked,
     read_stacked_timestamps,
+    stage3_counts,
     stage3_dataset,
 )
 
@@ -54,7 +55,7 @@ class PredictionJob:
     stem: str                      # output names: <stem>.npy, <stem>_windows.csv
     path: Path                     # the file read (named in error messages)
     kind: str                      # "stacked" or "stage3"
-    table: WindowTable | None      # the selected windows; None = learnt while reading (stage 3, no CSV)
+    table: WindowTable             # the selected windows, in the order the dataset yields them
     make_dataset: Callable[[int], tf.data.Dataset]  # time_steps -> (n_obs, window) in table order
     stride: int = 1
     tile: TileId | None = None
@@ -74,7 +75,7 @@ def file_job(path: str | Path, stride: int = 1, window_csv: str | Path | None = 
     """A job for one stage-2 or stage-3 TFRecord file (the kind is read from its first record).
 
     ``window_csv`` gives a stage-3 file's window times; without it the windows are known by
-    their observation counts only (empty times in the output CSV).
+    their observation counts only (read from the tensor headers first; empty times in the CSV).
     """
     path = Path(path)
     kind = detect_kind(path)
@@ -94,11 +95,13 @@ def file_job(path: str | Path, stride: int = 1, window_csv: str | Path | None = 
             return pipeline.stacked_windows(series.observations, full, positions, steps)
 
         return PredictionJob(path.stem, path, kind, full.select(positions), make_dataset, stride)
-    table = None
     if window_csv is not None:
         full = read_window_csv(window_csv)
-        table = full.select(full.every(stride))
-    return PredictionJob(path.stem, path, kind, table,
+    else:
+        # one pass over the tensor headers: a progress total, and a truncated file fails before any work
+        counts = stage3_counts(path)
+        full = WindowTable.build(np.arange(1, len(counts) + 1), counts)
+    return PredictionJob(path.stem, path, kind, full.select(full.every(stride)),
                          lambda steps: _stage3_every(path, stride, steps), stride,
                          extra={"window_csv": None if window_csv is None else str(window_csv)})
 
@@ -148,8 +151,7 @@ class Predictor:
     def run(self, job: PredictionJob, on_batch: Callable[[int], None] = lambda n: None
             ) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities [k, H, W] and observation counts [k] of the job's windows, in order."""
-        if job.table is not None:
-            pipeline.check_fits(job.table, self.time_steps, job.path)
+        pipeline.check_fits(job.table, self.time_steps, job.path)
         batches = iter(pipeline.batched(job.make_dataset(self.time_steps), self.batch_size))
         probs: list[np.ndarray] = []
         counts: list[np.ndarray] = []
@@ -171,9 +173,7 @@ class Predictor:
 
 
 def finish_table(job: PredictionJob, n_obs: np.ndarray) -> WindowTable:
-    """The job's window table, checked against what was read (or built from it for bare stage-3 files)."""
-    if job.table is None:
-        return WindowTable.build(np.arange(len(n_obs)) * job.stride + 1, n_obs)
+    """The job's window table, checked against the observation counts actually read."""
     if len(job.table) != len(n_obs):
         raise InputDataError(f"holds {len(n_obs)} of the selected windows but the window table lists "
                              f"{len(job.table)}; the table does not belong to this file", job.path)
@@ -202,8 +202,7 @@ def run_prediction(jobs: Sequence[PredictionJob], predictor: Predictor, out_dir:
     if duplicates:
         raise InputDataError(f"several inputs would write {duplicates[0]}.npy; give inputs distinct file names",
                              out_dir)
-    known = [len(job.table) for job in jobs if job.table is not None]
-    total = sum(known) if len(known) == len(jobs) else 0
+    total = sum(len(job.table) for job in jobs)
     writer.emit(Started(run_dir=str(out_dir), total=total,
                         config={"stride": description.get("stride"), "models": description.get("models"),
                                 "inputs": len(jobs), "batch_size": predictor.batch_size}))
