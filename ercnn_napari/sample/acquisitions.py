@@ -27,7 +27,7 @@ S2A_FIRST = "2017-01-04T10:47:00"
 MISSING_S1 = 0.02
 MISSING_S2 = 0.03
 #: e-folding time of the weather's memory, days (fitted to the real series' cloud persistence).
-WEATHER_MEMORY_DAYS = 3.0
+WEATHER_MEMORY_DAYS = 4.0
 
 
 @dataclass(frozen=True)

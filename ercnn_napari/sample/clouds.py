@@ -25,7 +25,7 @@ from ercnn_napari.sample.scene import STREAM_CLOUDS, stream
 #: Lattice spacings (m) and amplitudes of the cloud field's octaves.
 OCTAVES_M = ((3000.0, 1.0), (900.0, 0.45), (250.0, 0.2), (120.0, 0.1))
 #: Mean threshold and weather weight: cloudy where field < MEAN + WEIGHT * cloudiness (+ jitter).
-THRESHOLD_MEAN = -0.25
+THRESHOLD_MEAN = -0.12
 THRESHOLD_WEATHER = 1.6
 THRESHOLD_JITTER = 0.35
 #: Field units over which a cloud goes from invisible to opaque.
