@@ -15,7 +15,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from napari.utils import progress
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtWidgets import (
     QComboBox,
@@ -33,6 +32,7 @@ from ercnn_napari.core.messages import Error, Finished, Message, Preflight, Prog
 from ercnn_napari.napari_plugin.context import context_for
 from ercnn_napari.napari_plugin.devices import device_choices
 from ercnn_napari.napari_plugin.loss_plot import LossPlot
+from ercnn_napari.napari_plugin.progress_bar import worker_progress
 from ercnn_napari.napari_plugin.run_results import ResultsTable, read_evaluation, result_rows
 from ercnn_napari.napari_plugin.worker_process import WorkerProcess, WorkerResult
 
@@ -207,7 +207,7 @@ class FinetuneDock(QWidget):
         if isinstance(msg, Started):
             self._close_bar()
             total = msg.total or None
-            self._bar = progress(total=total, desc="fine-tune")
+            self._bar = worker_progress(self.viewer, total, "fine-tune")
             self.state_label.setText(describe(msg))
         elif isinstance(msg, Preflight):
             self.preflight_label.setText(

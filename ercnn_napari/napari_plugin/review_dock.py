@@ -12,7 +12,6 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from napari.utils import progress
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
@@ -42,6 +41,7 @@ from ercnn_napari.napari_plugin.prediction_layers import (
     set_threshold,
 )
 from ercnn_napari.napari_plugin.predictions import load_prediction_mosaic
+from ercnn_napari.napari_plugin.progress_bar import worker_progress
 from ercnn_napari.napari_plugin.worker_process import WorkerProcess, WorkerResult
 
 TILE_CHOICES = ("visible tiles", "labelled tiles", "tiles with observations", "these tiles:")
@@ -260,7 +260,7 @@ class ReviewDock(QWidget):
     def _on_message(self, msg: Message) -> None:
         if isinstance(msg, Started):
             self._close_bar()
-            self._bar = progress(total=msg.total or None, desc="predict")
+            self._bar = worker_progress(self.viewer, msg.total or None, "predict")
         elif isinstance(msg, Progress) and self._bar is not None:
             self._bar.n = msg.done
             self._bar.refresh()
