@@ -138,6 +138,10 @@ class Predictor:
         self.combine = combine
         self.batch_size = batch_size
         self.time_steps = steps.pop()
+        #: seconds spent waiting for input batches and in the model, summed over runs; if the
+        #: pipeline keeps up, the wait is a small fraction (the first batch's latency, mostly)
+        self.input_wait_seconds = 0.0
+        self.model_seconds = 0.0
         spec = tf.TensorSpec([None, self.time_steps, None, None, N_CHANNELS], tf.float32)
         self.infer = tf.function(self._combined, input_signature=[spec])
 
@@ -156,12 +160,16 @@ class Predictor:
         probs: list[np.ndarray] = []
         counts: list[np.ndarray] = []
         while True:
+            waiting = time.perf_counter()
             with explain_read_error(job.path, job.kind):  # only reading: a model error is not the file's fault
                 try:
                     n_obs, windows = next(batches)
                 except StopIteration:
                     break
+            computing = time.perf_counter()
+            self.input_wait_seconds += computing - waiting
             probs.append(self.infer(windows).numpy())
+            self.model_seconds += time.perf_counter() - computing
             counts.append(n_obs.numpy())
             on_batch(len(counts[-1]))
         if not probs:
@@ -207,6 +215,7 @@ def run_prediction(jobs: Sequence[PredictionJob], predictor: Predictor, out_dir:
                         config={"stride": description.get("stride"), "models": description.get("models"),
                                 "inputs": len(jobs), "batch_size": predictor.batch_size}))
     started = time.perf_counter()
+    waited_before, model_before = predictor.input_wait_seconds, predictor.model_seconds
     done = 0
     inputs = []
     for job in jobs:
@@ -221,7 +230,9 @@ def run_prediction(jobs: Sequence[PredictionJob], predictor: Predictor, out_dir:
         inputs.append({**job.describe(), "windows": len(table)})
     seconds = time.perf_counter() - started
     summary = {"inputs": len(jobs), "windows": done, "seconds": round(seconds, 3),
-               "windows_per_s": round(done / seconds, 3) if seconds > 0 else None}
+               "windows_per_s": round(done / seconds, 3) if seconds > 0 else None,
+               "model_seconds": round(predictor.model_seconds - model_before, 3),
+               "input_wait_seconds": round(predictor.input_wait_seconds - waited_before, 3)}
     info = {"format": "ercnn-napari-prediction", "version": 1, "software": f"ercnn-napari {__version__}",
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             **description, "combine": predictor.combine, "time_steps": predictor.time_steps,
