@@ -81,7 +81,7 @@ def full_run(train_project: Path, tmp_path_factory: pytest.TempPathFactory) -> t
 def test_events_in_order_and_complete(full_run: tuple[Path, list]) -> None:
     run_dir, messages = full_run
     kinds = [m.event for m in messages]
-    assert kinds[:2] == ["preflight", "started"]
+    assert kinds[:2] == ["started", "preflight"]
     assert kinds[-1] == "finished" and messages[-1].status == "completed"
     steps = [m for m in messages if isinstance(m, Step)]
     assert [(s.epoch, s.step) for s in steps] == [(1, 1), (1, 2), (2, 1), (2, 2)]
@@ -212,6 +212,6 @@ def test_memory_preflight_refuses_a_batch_that_cannot_fit(train_project: Path, t
                  "--windows-per-sample", "10", "--out", str(tmp_path / "run"), "--progress", "json")
     error = _expect_error(result, "GiB")
     assert error.kind == "out_of_memory"
-    preflight = events(result.stdout)[0]
+    preflight = events(result.stdout)[1]
     assert preflight.event == "preflight" and not preflight.fits
     assert preflight.estimated_peak_bytes > preflight.available_bytes

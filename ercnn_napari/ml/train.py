@@ -110,9 +110,10 @@ def _run(project_arg: str | None, config: TrainConfig | None, out: str | None, r
         project_root = Path(saved["project"])
         if project_arg and Path(project_arg).resolve() != project_root.resolve():
             raise ErcnnError(f"this run was trained on the project {project_root}, not {project_arg}", run.root)
-        if epochs_override is not None:
+        if epochs_override is not None and epochs_override != config.epochs:
             config.epochs = int(epochs_override)
             config.validate()
+            run.write_json(run.config_json, {**saved, "train": config.to_dict()})  # a later resume sees it
     else:
         if not project_arg or config is None:
             raise ErcnnError("a project folder is needed to start a run (or --resume RUNDIR)")

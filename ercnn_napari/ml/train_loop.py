@@ -51,12 +51,27 @@ class TrainingLoop:
             return ModelConfig.from_dict(self.config.model)
         return read_config(self.config.baseline)
 
-    def _setup(self, check_memory: bool) -> None:
-        cfg, run = self.config, self.run
+    def _plan(self) -> None:
+        """Strategy, model configuration and batch plan: what the ``started`` event announces."""
+        cfg = self.config
         self.strategy, self.layout = make_strategy(tf)
         self.sink.chief = self.layout.is_chief
-        self.sink.run = run if self.layout.is_chief else None
+        self.sink.run = self.run if self.layout.is_chief else None
         self.model_config = self._model_config()
+        gap = cfg.resolved_window_gap()
+        self.selection = WindowSelection(first=cfg.first_window, step_low=gap[0], step_high=gap[1] + 1,
+                                         count=cfg.windows_per_sample)
+        self.plan = SamplingPlan(
+            self.inputs.train_tiles, self.inputs.val_tiles, self.inputs.n_windows, self._choose_windows,
+            seed=cfg.seed, global_batch=cfg.batch_size * self.layout.replicas, augment_codes=cfg.augment_codes,
+            val_augment_codes=cfg.val_augment_codes, val_repeats=cfg.val_repeats,
+            steps_per_epoch=cfg.steps_per_epoch, remainder=cfg.remainder)
+        if self.resuming:
+            self.state.update(self.run.read_json(self.run.resume_state_json))
+
+    def _build(self, check_memory: bool) -> None:
+        """Memory check, then model, optimizer, checkpoint, data reader and compiled steps."""
+        cfg, run = self.config, self.run
         message = preflight(self.model_config, cfg, self.layout, tile_size=self.project.grid.tile_size)
         self.sink.emit(message)
         if check_memory:
@@ -74,15 +89,6 @@ class TrainingLoop:
                                               rng=random_state_variables(self.model))
         resume_dir = run.resume_dir if self.layout.is_chief else Path(tempfile.mkdtemp(prefix="ercnn-resume-"))
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(resume_dir), max_to_keep=2)
-        gap = cfg.resolved_window_gap()
-        self.selection = WindowSelection(first=cfg.first_window, step_low=gap[0], step_high=gap[1] + 1,
-                                         count=cfg.windows_per_sample)
-        global_batch = cfg.batch_size * self.layout.replicas
-        self.plan = SamplingPlan(
-            self.inputs.train_tiles, self.inputs.val_tiles, self.inputs.n_windows, self._choose_windows,
-            seed=cfg.seed, global_batch=global_batch, augment_codes=cfg.augment_codes,
-            val_augment_codes=cfg.val_augment_codes, val_repeats=cfg.val_repeats,
-            steps_per_epoch=cfg.steps_per_epoch, remainder=cfg.remainder)
         self.reader = WindowReader(self.source, self.inputs.train_tiles + self.inputs.val_tiles,
                                    self.model_config.time_steps)
         if self.resuming:
@@ -109,14 +115,10 @@ class TrainingLoop:
         save_model(self.model, self.model_config, run.baseline_model, self._metadata("baseline", None, None))
 
     def _restore(self) -> None:
-        state = self.run.read_json(self.run.resume_state_json)
-        prefix = self.run.resume_dir / state.pop("checkpoint")
+        prefix = self.run.resume_dir / self.state.pop("checkpoint")
         status = self.checkpoint.read(str(prefix))
         status.assert_existing_objects_matched()
         del status
-        self.state.update(state)
-        self.sink.emit(Progress(done=state["epoch"], total=self.config.epochs, desc="resumed at epoch",
-                                unit=f"step {state['step']}"))
 
     def _metadata(self, kind: str, epoch: int | None, val_loss: float | None) -> dict[str, Any]:
         return {"kind": kind, "epoch": epoch, "val_loss": val_loss, "split": self.config.split,
@@ -141,12 +143,14 @@ class TrainingLoop:
     # ---- the loop ----------------------------------------------------------------------------
     def execute(self, check_memory: bool) -> int:
         try:
-            self._setup(check_memory)
+            self._plan()
             cfg, plan, st = self.config, self.plan, self.state
+            resumed_at = {"epoch": st["epoch"] + 1, "step": st["step"] + 1} if self.resuming else None
             self.sink.emit(Started(run_dir=str(self.run.root), devices=self.layout.devices,
                                    replicas=self.layout.replicas, epochs=cfg.epochs,
                                    steps_per_epoch=plan.steps_per_epoch, total=cfg.epochs * plan.steps_per_epoch,
-                                   config=cfg.to_dict() | {"plan": plan.describe()}))
+                                   config=cfg.to_dict() | {"plan": plan.describe(), "resumed_at": resumed_at}))
+            self._build(check_memory)
             self.writers = self._tensorboard()
             while st["epoch"] < cfg.epochs:
                 if not self._train_epoch() or not self._end_epoch():

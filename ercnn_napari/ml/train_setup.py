@@ -125,46 +125,31 @@ def build_start_model(tf: Any, model_config: Any, baseline: Path | None, seed: i
 
 
 def preflight(model_config: Any, config: TrainConfig, layout: Any, tile_size: int) -> Preflight:
-    """Estimated peak memory of one step on one replica versus what is available.
+    """Estimated peak memory of one step on one replica (ml.memory) versus what is usable.
 
-    On a CPU the budget is the free host memory; for GPUs the first GPU's total memory when
-    TensorFlow can tell it (else the check only reports the estimate).
+    On a CPU the budget is the free host memory; on GPUs the first GPU's free memory when
+    nvidia-smi can tell it (else the check only reports the estimate). ``fits`` compares with
+    ml.memory's usable fraction, leaving room for the OS and the viewer.
     """
-    import psutil
+    from ercnn_napari.ml.memory import USABLE_FRACTION, available_bytes, estimate_peak_bytes
 
-    try:
-        from ercnn_napari.ml.memory import estimate_peak_bytes
-    except ImportError:  # TEMPORARY until ml.memory lands
-        def estimate_peak_bytes(*a, **k): return 0
     estimate = int(estimate_peak_bytes(model_config, config.batch_size, config.windows_per_sample,
-                                       lean=config.lean_gradients))
+                                       lean=config.lean_gradients, height=tile_size, width=tile_size))
     on_gpu = any("GPU" in d.upper() for d in layout.devices)
-    if on_gpu:
-        available = _gpu_memory_bytes()
-        detail = "first GPU's memory" if available else "GPU memory unknown; not checked"
-    else:
-        available = int(psutil.virtual_memory().available)
-        detail = "free host memory"
-    fits = not available or estimate <= available
+    available = available_bytes("gpu:0" if on_gpu else "cpu")
+    detail = ("first GPU's free memory" if on_gpu else "free host memory") if available else \
+        "available memory unknown; not checked"
+    fits = available is None or estimate <= available * USABLE_FRACTION
     detail += (f"; batch {config.batch_size} x {config.windows_per_sample} windows per replica, "
                f"{'lean' if config.lean_gradients else 'straightforward'} gradients, {tile_size}x{tile_size} tiles")
-    return Preflight(estimated_peak_bytes=estimate, available_bytes=available, fits=fits, detail=detail)
+    return Preflight(estimated_peak_bytes=estimate, available_bytes=int(available or 0), fits=fits, detail=detail)
 
 
 def refuse_if_too_big(message: Preflight, where: Path) -> None:
     if not message.fits:
         raise ResourceError(
             f"one training step needs about {message.estimated_peak_bytes / 2**30:.1f} GiB but only "
-            f"{message.available_bytes / 2**30:.1f} GiB is available ({message.detail}); lower --batch-size "
+            f"{message.available_bytes / 2**30:.1f} GiB is available ({message.detail}), of which a run may "
+            f"plan to use 90%; lower --batch-size "
             f"or --windows-per-sample, or pass --skip-memory-check to try anyway", where)
 
-
-def _gpu_memory_bytes() -> int:
-    try:
-        import subprocess
-
-        out = subprocess.run(["nvidia-smi", "--query-gpu=memory.total", "--format=csv,noheader,nounits"],
-                             capture_output=True, text=True, timeout=10, check=True).stdout
-        return int(out.split()[0]) * 2**20
-    except Exception:  # noqa: BLE001 - no nvidia-smi, no number: the check is skipped
-        return 0
