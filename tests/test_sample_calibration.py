@@ -45,7 +45,8 @@ def synthetic_clouds():
     """Cloud masks of a 100 x 100 pixel (1 km) patch at every synthetic S2 acquisition."""
     sched = acquisitions.schedule(SPEC, stream(SPEC.seed, STREAM_WEATHER, 1))
     cloudiness, _ = acquisitions.weather(SPEC, stream(SPEC.seed, STREAM_WEATHER)).at(sched.s2)
-    masks = [clouds.tile_clouds(clouds.cloud_lattices(SPEC.seed, k, float(c)), float(t), 40, 60, 100)[1]
+    aoi_m = max(SPEC.rows, SPEC.cols) * 320.0
+    masks = [clouds.tile_clouds(clouds.cloud_lattices(SPEC.seed, k, float(c), aoi_m), float(t), 40, 60, 100)[1]
              for k, (t, c) in enumerate(zip(sched.s2, cloudiness, strict=True))]
     return sched.s2, np.stack(masks)
 

@@ -141,3 +141,22 @@ def test_construction_shows_in_ndvi_and_backscatter(scene_and_tile, parts) -> No
     while_bare = median_ndvi(cleared, ev.phases[1][0], bare, season=False)
     assert green_before - while_bare > 0.25
     assert mean_vv(completed, SPEC.end_seconds) > 2.0 * mean_vv(SPEC.start_seconds, cleared)
+
+
+def test_clouds_cover_the_far_corner_of_a_large_grid_and_agree_across_tiles() -> None:
+    from ercnn_napari.sample import clouds
+
+    aoi_m = 16 * 320.0
+    lat = clouds.cloud_lattices(3, 0, 0.5, aoi_m)
+    when = utc("2017-12-21T10:47:00")                      # low sun: the longest cloud shadows
+    opacity, mask, shade = clouds.tile_clouds(lat, when, 15 * 32, 15 * 32, 32)
+    assert opacity.shape == mask.shape == shade.shape == (32, 32)
+    # a 64-pixel window equals its four 32-pixel tiles: neighbouring tiles share one cloud deck
+    big = clouds.tile_clouds(lat, when, 0, 0, 64)
+    for r in (0, 32):
+        for c in (0, 32):
+            part = clouds.tile_clouds(lat, when, r, c, 32)
+            for whole, piece in zip(big, part, strict=True):
+                assert np.allclose(whole[r:r + 32, c:c + 32], piece, atol=1e-5)
+    with pytest.raises(ValueError, match="outside its lattice"):
+        clouds.tile_clouds(clouds.cloud_lattices(3, 0, 0.5, 320.0), when, 15 * 32, 15 * 32, 32)

@@ -34,7 +34,11 @@ EDGE_WIDTH = 0.35
 MASK_OPACITY = 0.25
 LATITUDE_DEG = 50.6
 BSPLINE_VARIANCE = 0.22
-EXTENT_M = 9000.0     #: the lattices cover this many metres from the AoI origin in each direction
+#: The lattices start this far (m) north-west of the AoI origin and reach this far past the AoI,
+#: enough for the longest cloud-shadow offset (``MAX_REACH_M``) plus the spline's support.
+LATTICE_BEFORE_M = 1500.0
+MAX_REACH_M = 6000.0
+LATTICE_AFTER_M = MAX_REACH_M + 1500.0
 
 
 @dataclass(frozen=True)
@@ -44,14 +48,19 @@ class CloudLattices:
     lattices: tuple[np.ndarray, ...]
     threshold: float
     cloud_height_m: float
+    aoi_m: float
 
 
-def cloud_lattices(seed: int, index: int, cloudiness: float) -> CloudLattices:
-    """Lattices of acquisition number ``index`` (same for every tile), threshold from the weather."""
+def cloud_lattices(seed: int, index: int, cloudiness: float, aoi_m: float) -> CloudLattices:
+    """Lattices of acquisition number ``index`` (same for every tile), threshold from the weather.
+
+    ``aoi_m`` is the AoI's larger side in metres; the lattices cover it plus the shadow reach.
+    """
     rng = stream(seed, STREAM_CLOUDS, index)
-    lattices = tuple(rng.standard_normal((int(2 * EXTENT_M / cell) + 8,) * 2) for cell, _ in OCTAVES_M)
+    span = LATTICE_BEFORE_M + aoi_m + LATTICE_AFTER_M
+    lattices = tuple(rng.standard_normal((int(span / cell) + 8,) * 2) for cell, _ in OCTAVES_M)
     threshold = THRESHOLD_MEAN + THRESHOLD_WEATHER * cloudiness + THRESHOLD_JITTER * rng.standard_normal()
-    return CloudLattices(lattices, float(threshold), float(rng.uniform(800, 2500)))
+    return CloudLattices(lattices, float(threshold), float(rng.uniform(800, 2500)), float(aoi_m))
 
 
 def field_at(lat: CloudLattices, south_m: np.ndarray, east_m: np.ndarray) -> np.ndarray:
@@ -60,11 +69,15 @@ def field_at(lat: CloudLattices, south_m: np.ndarray, east_m: np.ndarray) -> np.
     B-spline blending of white noise has a variance of about 0.22 per octave; dividing by it keeps
     the field near unit variance, so the thresholds read as quantiles of a normal variable.
     """
-    total = np.zeros((np.size(south_m), np.size(east_m)))
+    south_m, east_m = np.asarray(south_m, np.float64), np.asarray(east_m, np.float64)
+    limit = lat.aoi_m + LATTICE_AFTER_M - 500.0
+    if min(south_m.min(), east_m.min()) < 500.0 - LATTICE_BEFORE_M or max(south_m.max(), east_m.max()) > limit:
+        raise ValueError(f"cloud field asked outside its lattice (AoI of {lat.aoi_m:g} m)")
+    total = np.zeros((south_m.size, east_m.size))
     norm = np.sqrt(sum(a * a for _, a in OCTAVES_M) * BSPLINE_VARIANCE)
     for (cell, amp), lattice in zip(OCTAVES_M, lat.lattices, strict=True):
-        rows = (np.asarray(south_m) + EXTENT_M) / cell + 2.0
-        cols = (np.asarray(east_m) + EXTENT_M) / cell + 2.0
+        rows = (south_m + LATTICE_BEFORE_M) / cell + 2.0
+        cols = (east_m + LATTICE_BEFORE_M) / cell + 2.0
         total += amp * sample_lattice(lattice, rows, cols)
     return total / norm
 
@@ -90,7 +103,7 @@ def tile_clouds(lat: CloudLattices, seconds: float, row0: int, col0: int, size: 
     opacity = opacity[1:-1, 1:-1]
     elevation = max(sun_elevation_deg(seconds), 12.0)
     # the cloud that shades a pixel floats toward the sun (south-south-east) of it
-    reach = min(lat.cloud_height_m / np.tan(np.radians(elevation)), 6000.0)
+    reach = min(lat.cloud_height_m / np.tan(np.radians(elevation)), MAX_REACH_M)
     shade = _opacity(lat, field_at(lat, south[1:-1] + 0.94 * reach, east[1:-1] + 0.34 * reach))
     return opacity.astype(np.float32), mask, shade.astype(np.float32)
 

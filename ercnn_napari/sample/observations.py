@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ercnn_napari.core.constants import TILE_SIZE
+from ercnn_napari.core.constants import PIXEL_SIZE_M, TILE_SIZE
 from ercnn_napari.sample import acquisitions, clouds
 from ercnn_napari.sample.landcover import Scene
 from ercnn_napari.sample.scene import STREAM_PIXELS, STREAM_WEATHER, stream, tile_bounds_fine
@@ -116,6 +116,7 @@ def _s2_acquisitions(spec: SampleSpec, tl: TileTimeline, times: np.ndarray, weat
     cloudiness, wetness = weather.at(times)
     states = tl.state_index(times)
     y, x = tl.tile
+    aoi_m = max(spec.rows, spec.cols) * TILE_SIZE * PIXEL_SIZE_M
     out = []
     for k, t in enumerate(times):
         table = s2_endmembers(float(t), float(wetness[k]))
@@ -123,7 +124,7 @@ def _s2_acquisitions(spec: SampleSpec, tl: TileTimeline, times: np.ndarray, weat
         haze = rng.lognormal(0.0, 0.5) - 0.6
         gain = 1.0 + 0.02 * rng.standard_normal()
         toa = surface * gain + haze * HAZE_S2 + S2_NOISE * rng.standard_normal(surface.shape).astype(np.float32)
-        lat = clouds.cloud_lattices(spec.seed, k, float(cloudiness[k]))
+        lat = clouds.cloud_lattices(spec.seed, k, float(cloudiness[k]), aoi_m)
         opacity, mask, shade = clouds.tile_clouds(lat, float(t), y * TILE_SIZE, x * TILE_SIZE, TILE_SIZE)
         toa = toa * (1.0 - CLOUD_SHADOW_DEPTH * shade * (1.0 - opacity))[..., None]
         brightness = 0.8 + 0.3 * rng.uniform()
