@@ -120,3 +120,15 @@ def test_sample_command_refuses_foreign_folders_and_bad_tiles(tmp_path: Path, ca
     assert main(["sample", str(tmp_path / "new"), "--tiles", "3:x"]) == 2
     assert "'3:x'" in capsys.readouterr().err
     assert not (tmp_path / "new").exists()
+
+
+def test_sample_command_again_keeps_the_analysts_labels(tmp_path: Path) -> None:
+    from ercnn_napari.sample import prepare_sample_project
+
+    root = prepare_sample_project(tmp_path / "liege", with_observations=False)
+    project = Project.open(root)
+    tile = project.tiles_with_labels()[0]
+    painted = np.ones((32, 32), np.uint8)
+    project.labels.write(tile, painted)
+    assert main(["sample", str(root), "--no-observations", "--progress", "none"]) == 0
+    assert np.array_equal(Project.open(root).labels.read(tile), painted)

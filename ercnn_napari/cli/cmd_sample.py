@@ -3,7 +3,8 @@
 The sample is deterministic for a seed: the same command always gives the same labels, reference
 images, splits, answer key and observation values. Observations (the heavy part, ~25 MB per tile)
 can be limited to a few tiles with ``--tiles`` or skipped with ``--no-observations``; running the
-command again on the same folder only adds missing observation files.
+command again on the same folder keeps the project as it is (labels an analyst painted there stay)
+and only adds missing observation files.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from ercnn_napari.core.errors import ProjectError
     from ercnn_napari.core.messages import Finished, MessageWriter, Progress, Started
     from ercnn_napari.core.tiles import parse_tile_id
-    from ercnn_napari.sample.prepare import generate_sample, read_spec
+    from ercnn_napari.sample.prepare import generate_sample, prepare_sample_project, read_spec
     from ercnn_napari.sample.project_writer import ANSWER_DIR, SAMPLE_FILE
     from ercnn_napari.sample.site import DEFAULT_SEED
 
@@ -42,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
         tiles = [parse_tile_id(part, "--tiles") for part in args.tiles.split(",") if part.strip()]
     if dest.exists() and not dest.is_dir():
         raise ProjectError("is a file, not a folder", dest)
-    if dest.is_dir() and any(dest.iterdir()):
+    existing_sample = dest.is_dir() and any(dest.iterdir())
+    if existing_sample:
         if not (dest / ANSWER_DIR / SAMPLE_FILE).is_file():
             raise ProjectError("folder is not empty and holds no generated sample; choose an empty folder", dest)
         existing = read_spec(dest).seed
@@ -57,7 +59,11 @@ def run(args: argparse.Namespace) -> int:
         if args.progress == "json" or done == total:
             writer.emit(Progress(done=done, total=total, desc=desc, unit="tiles"))
 
-    generate_sample(dest, seed=seed, tiles=tiles, with_observations=not args.no_observations,
-                    workers=args.workers, progress=progress)
+    if existing_sample:      # keep the project (an analyst may have labelled in it), add observations
+        prepare_sample_project(dest, tiles=tiles, with_observations=not args.no_observations,
+                               workers=args.workers, progress=progress)
+    else:
+        generate_sample(dest, seed=seed, tiles=tiles, with_observations=not args.no_observations,
+                        workers=args.workers, progress=progress)
     writer.emit(Finished(out=str(dest), summary={"seconds": round(time.monotonic() - start, 1), "seed": seed}))
     return 0
