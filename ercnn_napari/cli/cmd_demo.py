@@ -25,6 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--predictions", metavar="DIR", help="prediction folder to show in the review dock")
     parser.add_argument("--run", metavar="RUNDIR", help="finished run whose loss curve and evaluation to show")
     parser.add_argument("--tile", metavar="y:x", help="tile to centre the view on")
+    parser.add_argument("--window", type=int, default=0, help="prediction window shown first (default 0)")
     parser.add_argument("--no-observations", action="store_true",
                         help="do not generate the sample's observations (labelling only)")
     parser.add_argument("--size", default="1500x950", help="window size WxH for --screenshot (default 1500x950)")
@@ -68,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     titles = {"label": "Label change", "finetune": "Fine-tune", "review": "Review predictions"}
     widgets = {}
     for key in DOCKS:
+        docks[key].setMaximumWidth(470)
         widgets[key] = viewer.window.add_dock_widget(docks[key], name=titles[key], area="right",
                                                      tabify=key != "label")
     label.open_project(root)
@@ -77,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         _show_run(finetune, Path(args.run))
     if args.predictions:
         review.load_predictions(Path(args.predictions))
+        viewer.dims.set_current_step(0, args.window)
     if tile is not None:
         label.context.jump_to(tile)
         label.select_tile(tile)

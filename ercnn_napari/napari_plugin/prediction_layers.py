@@ -79,7 +79,7 @@ def window_text(layer: Any, step: int) -> str:
     windows = windows_of(layer)
     if not 0 <= step < len(windows):
         return ""
-    return f"{layer.metadata.get('model_name', layer.name)} — {windows[step].label(step)}"
+    return windows[step].label(step)
 
 
 class WindowLabeller:
@@ -113,7 +113,8 @@ class WindowLabeller:
         overlay.text = self.text
         overlay.visible = bool(self.text)
         overlay.color = "white"
-        overlay.font_size = 11
+        overlay.font_size = 10
+        overlay.position = "top_left"
         if self.viewer.dims.ndim >= 3:
             labels = list(self.viewer.dims.axis_labels)
             labels[0] = "window"

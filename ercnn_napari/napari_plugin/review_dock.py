@@ -69,6 +69,7 @@ class ReviewDock(QWidget):
     # -- UI ----------------------------------------------------------------------------------------
     def _build_ui(self) -> None:
         self.models = QListWidget()
+        self.models.setMaximumHeight(110)
         self.models.setToolTip("tick one model, or several for an ensemble")
         self.add_model_button = QPushButton("Add model…")
         self.add_model_button.clicked.connect(self._browse_model)

@@ -1,0 +1,51 @@
+"""The sample-data entry and ``ercnn-napari demo --screenshot`` (the README's main job)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import imageio.v3 as iio
+import numpy as np
+from gui_helpers import write_prediction_folder
+
+from ercnn_napari.napari_plugin.sample import sample_liege
+
+
+def test_sample_data_opens_the_liege_aoi(tmp_path, monkeypatch, make_napari_viewer):
+    monkeypatch.setenv("ERCNN_NAPARI_CACHE", str(tmp_path / "cache"))
+    layers = sample_liege()
+    names = [kwargs["name"] for _data, kwargs, _kind in layers]
+    assert names[-2:] == ["tiles", "labels Liege"]
+    assert any(n.startswith("before") for n in names) and any(n.startswith("after") for n in names)
+    labels = layers[-1][0]
+    assert labels.shape == (6 * 32, 8 * 32) and labels.any()
+    # the copy is writable and lives in the cache, not in the package
+    root = layers[-1][1]["metadata"]["ercnn_project"]
+    assert root.startswith(str(tmp_path / "cache"))
+    viewer = make_napari_viewer()
+    for data, kwargs, kind in layers:
+        getattr(viewer, f"add_{kind}")(data, **kwargs)
+    assert len(viewer.layers) == len(layers)
+
+
+def test_demo_screenshot_shows_docks_and_predictions(small_project, tmp_path):
+    folder = tmp_path / "pred"
+    write_prediction_folder(folder, small_project.grid, [(0, 0), (1, 1)], n_windows=3)
+    out = tmp_path / "shot.png"
+    env = {**os.environ, "ERCNN_NAPARI_CACHE": str(tmp_path / "cache")}
+    result = subprocess.run(
+        [sys.executable, "-m", "ercnn_napari", "demo", "--project", str(small_project.root), "--dock", "review",
+         "--predictions", str(folder), "--window", "2", "--tile", "1:1", "--screenshot", str(out), "--size", "1200x800"],
+        capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    image = iio.imread(out)
+    assert image.shape[0] >= 700 and image.shape[1] >= 1100
+    assert image[..., :3].std() > 10, "the screenshot is blank"
+    # the red change overlay of the prediction is on the canvas
+    red = (image[..., 0] > 180) & (image[..., 1] < 90) & (image[..., 2] < 90)
+    assert red.sum() > 100
+    # the demo left the project as it was (nothing unsaved, nothing written over)
+    assert small_project.labels.tiles() == [(0, 1)]
+    assert np.asarray(small_project.labels.read((0, 1))).sum() == 64
