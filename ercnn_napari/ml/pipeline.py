@@ -18,23 +18,17 @@ import tensorflow as tf
 from ercnn_napari.core.constants import MAX_OBSERVATIONS, N_CHANNELS, PAD_VALUE
 from ercnn_napari.core.errors import InputDataError
 from ercnn_napari.core.window_table import WindowTable
+from ercnn_napari.ml.model import pad_to_time_steps
 from ercnn_napari.ml.tfrecords import stage3_dataset
-
-try:  # the model module owns the numpy padding rule; fall back only while it is absent
-    from ercnn_napari.ml.model import pad_to_time_steps as _model_pad
-except ImportError:  # pragma: no cover - only during development before ml.model existed
-    _model_pad = None
 
 
 def pad_numpy(window: np.ndarray, time_steps: int = MAX_OBSERVATIONS) -> np.ndarray:
-    """Pad one window [n, H, W, 17] at the end to [time_steps, H, W, 17] with -1 (numpy)."""
-    if _model_pad is not None:
-        return _model_pad(window, time_steps)
-    window = np.asarray(window, dtype=np.float32)
-    if window.shape[0] > time_steps:
-        raise InputDataError(f"window has {window.shape[0]} observations, more than {time_steps} time steps")
-    pad = [(0, time_steps - window.shape[0])] + [(0, 0)] * (window.ndim - 1)
-    return np.pad(window, pad, constant_values=np.float32(PAD_VALUE))
+    """Pad one window [n, H, W, 17] at the end to [time_steps, H, W, 17] with -1 (numpy).
+
+    The model module owns the padding rule (its tests check it against the network's masking);
+    this is the same function under the pipeline's name.
+    """
+    return pad_to_time_steps(window, time_steps)
 
 
 def pad_window(window: tf.Tensor, time_steps: int = MAX_OBSERVATIONS) -> tf.Tensor:
