@@ -119,11 +119,20 @@ def labels_layer_data(project: Any, mosaic: np.ndarray) -> LayerData:
     grid = project.grid
     kwargs = {
         "name": f"labels {project.site}",
-        "opacity": 0.6,
+        "opacity": 0.65,
+        "colormap": label_colormap(),
         "metadata": layer_metadata(project, "labels"),
         **mosaic_placement(grid, (0, 0)),
     }
     return mosaic, kwargs, "labels"
+
+
+def label_colormap() -> Any:
+    """Change in magenta (red is taken by the predictions); any other painted value in yellow."""
+    from napari.utils.colormaps import DirectLabelColormap
+
+    return DirectLabelColormap(color_dict={None: (1.0, 0.9, 0.0, 1.0), 0: (0.0, 0.0, 0.0, 0.0),
+                                           1: (1.0, 0.0, 1.0, 1.0)})
 
 
 def project_layer_data(project: Any) -> list[LayerData]:
