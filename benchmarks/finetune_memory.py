@@ -15,7 +15,7 @@ The last line printed is exactly::
 
     peak_memory_ratio=<lean/straightforward> step_time_ratio=<lean/straightforward> max_grad_diff=<...>
 
-Usage: ``python benchmarks/finetune_memory.py [--windows 10] [--batch 1] [--steps 2]``.
+Usage: ``python benchmarks/finetune_memory.py [--windows 10] [--batch 1] [--steps 2] [--allocator bfc]``.
 One straightforward step of 1 tile x 10 windows needs ~5-6 GB and ~12 s on 2 CPU cores.
 """
 
@@ -57,6 +57,7 @@ def _synthetic_batches(batch: int, windows: int, time_steps: int, size: int, see
                 x[b, k, n_obs[b, k]:] = -1.0
         labels = (rng.random((batch, size, size)) > 0.9).astype(np.float32)
         yield x, labels
+        del x, labels  # do not hold the previous batch while the next one is generated
 
 
 def run_child(variant: str, args: argparse.Namespace) -> dict:
@@ -96,6 +97,7 @@ def run_child(variant: str, args: argparse.Namespace) -> dict:
     warmup_seconds = time.perf_counter() - started
 
     losses, gradients, step_seconds, waits = [float(warm.loss)], [[g.numpy() for g in warm.gradients]], [], []
+    del warm, windows, labels  # a training loop does not keep the previous batch alive either
     cpu_seconds: list[float] = []
     for _ in range(args.steps):
         started = time.perf_counter()
@@ -110,6 +112,7 @@ def run_child(variant: str, args: argparse.Namespace) -> dict:
         step_seconds.append(finished - got_input)
         losses.append(float(result.loss))
         gradients.append(grads)
+        del result, windows, labels
 
     grads_file = Path(args.out).with_suffix(".npz")
     np.savez(grads_file, *[g for step_grads in gradients for g in step_grads])
@@ -153,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=2, help="timed steps after one warm-up step")
     parser.add_argument("--size", type=int, default=32, help="tile size in pixels")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--allocator", choices=("default", "bfc"), default="default",
+                        help="TensorFlow's CPU allocator in both children (bfc: TF_CPU_ALLOCATOR_USE_BFC=true)")
     parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -168,7 +173,10 @@ def main(argv: list[str] | None = None) -> int:
             out = Path(tmp) / f"{variant}.json"
             print(f"running {variant} step: batch {args.batch} x {args.windows} windows, T=92, "
                   f"{args.size}x{args.size}, {args.steps} timed steps ...", flush=True)
-            subprocess.run(_child_command(variant, args, out), check=True)
+            env = dict(os.environ)
+            if args.allocator == "bfc":
+                env["TF_CPU_ALLOCATOR_USE_BFC"] = "true"
+            subprocess.run(_child_command(variant, args, out), check=True, env=env)
             reports[variant] = json.loads(out.read_text())
             reports[variant]["gradients"] = _load_gradients(reports[variant])
 

@@ -31,7 +31,7 @@ Both functions are pure TensorFlow (no numpy in the hot path) and work eagerly, 
 returned gradients). The windows are iterated with ``tf.while_loop(parallel_iterations=1)``, not
 unrolled: in graph mode an unrolled loop lets the executor start the next replay before the
 previous backward pass has released its activations, and gives every window its own copy of the
-kernels (oneDNN primitives and caches), which together cost ~0.1 GB per window on a CPU.
+kernels (oneDNN primitives and caches): measured 1.25 instead of 0.79 GiB for K=8 on a CPU.
 """
 
 from __future__ import annotations
