@@ -32,6 +32,8 @@ def get_reader(path: str | list[str]) -> Callable[[str | list[str]], list[LayerD
         path = path[0]
     try:
         p = Path(path)
+        if p.is_dir() and (p / "prediction.json").is_file():
+            return read_prediction_folder
         if p.is_dir() and _looks_like_project(p):
             return read_project
         if p.name == PROJECT_FILE and p.is_file():
@@ -61,6 +63,17 @@ def read_project(path: str | list[str]) -> list[LayerData]:
 
     p = Path(path[0] if isinstance(path, list) else path)
     return project_layer_data(Project.open(p.parent if p.is_file() else p))
+
+
+def read_prediction_folder(path: str | list[str]) -> list[LayerData]:
+    """A prediction folder -> its window stack and max-change layers, placed on the grid it records."""
+    from ercnn_napari.core.geo import TileGrid
+    from ercnn_napari.napari_plugin.prediction_layers import prediction_layer_data
+    from ercnn_napari.napari_plugin.predictions import load_prediction_mosaic, read_prediction_info
+
+    folder = Path(path[0] if isinstance(path, list) else path)
+    grid = TileGrid.from_dict(read_prediction_info(folder)["grid"])
+    return prediction_layer_data(load_prediction_mosaic(folder, grid.tile_size), grid, threshold=0.5)
 
 
 def find_project_root(path: Path, levels: int = 4) -> Path | None:

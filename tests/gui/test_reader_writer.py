@@ -8,8 +8,9 @@ import sys
 import numpy as np
 import rasterio
 from affine import Affine
+from gui_helpers import write_prediction_folder
 
-from ercnn_napari.napari_plugin.reader import get_reader
+from ercnn_napari.napari_plugin.reader import get_reader, read_prediction_folder
 from ercnn_napari.napari_plugin.writer import write_labels
 
 
@@ -81,3 +82,13 @@ def test_project_labels_writer_saves_tiles_in_place(small_project, tmp_path):
     assert small_project.labels.read((1, 2)).sum() == 4
     with rasterio.open(tmp_path / "mosaic.tif") as src:
         assert src.transform == small_project.grid.transform and src.shape == (64, 96)
+
+
+def test_prediction_folder_reads_as_dated_layers(small_project, tmp_path):
+    folder = tmp_path / "pred"
+    write_prediction_folder(folder, small_project.grid, [(1, 0)], n_windows=2)
+    assert get_reader(str(folder)) is read_prediction_folder
+    (stack, stack_kwargs, kind), (max_map, _max_kwargs, _) = read_prediction_folder(str(folder))
+    assert kind == "image" and stack.shape == (2, 32, 32) and max_map.shape == (32, 32)
+    assert stack_kwargs["translate"] == (0.0, 325.0, 5.0)
+    assert [w["n_obs"] for w in stack_kwargs["metadata"]["windows"]] == [40, 40]
