@@ -166,8 +166,9 @@ class WorkerProcess(QObject):
         crashed = exit_status == QProcess.ExitStatus.CrashExit
         if self._cancel_requested:
             status, text = "cancelled", ""
-        elif self._finished_msg is not None and not crashed and exit_code == 0:
-            status, text = self._finished_msg.status or "completed", ""
+        elif not crashed and exit_code == 0:
+            status = (self._finished_msg.status if self._finished_msg is not None else "") or "completed"
+            text = ""
         elif self._error is not None:
             status, text = "failed", self._error.message
         else:
