@@ -161,3 +161,15 @@ def test_evaluation_window_choice_and_time_fit() -> None:
     assert fit_time_steps(windows, 12).shape == (2, 12, 4, 4, 17)
     padded = fit_time_steps(windows[:, :10], 12)
     assert padded.shape == (2, 12, 4, 4, 17) and (padded[:, 10:] == -1).all()
+
+
+def test_command_modules_and_plan_do_not_import_tensorflow() -> None:
+    """`ercnn-napari train --help` must be instant and the viewer may read run folders: no TF."""
+    import subprocess
+    import sys
+
+    code = ("import sys, ercnn_napari.cli.cmd_train, ercnn_napari.cli.cmd_evaluate, ercnn_napari.ml.presets, "
+            "ercnn_napari.ml.run_folder, ercnn_napari.ml.distribute, ercnn_napari.ml.training_data; "
+            "print('tensorflow' in sys.modules or 'keras' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "False"
