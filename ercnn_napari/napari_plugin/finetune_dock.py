@@ -144,6 +144,9 @@ class FinetuneDock(QWidget):
             self.split.clear()
             self.split.addItems(names)
             self.split.setCurrentText(self.context.split_name)
+            if not project.tiles_with_observations():
+                self.state_label.setText("this project has no observations yet: training needs them "
+                                         "(for the sample: ercnn-napari sample DIR)")
 
     def _split_changed(self, name: str) -> None:
         if self.split.findText(name) < 0:

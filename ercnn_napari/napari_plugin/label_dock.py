@@ -69,6 +69,8 @@ class LabelDock(QWidget):
             self.open_project(self.context.project.root)
         else:
             self._adopt_from_layers()
+        # a project opened later through File > Open is adopted too
+        self.viewer.layers.events.inserted.connect(self._on_layer_inserted)
 
     # -- UI ----------------------------------------------------------------------------------------
     def _build_ui(self) -> None:
@@ -147,6 +149,13 @@ class LabelDock(QWidget):
                 self.open_project(layer.metadata[PROJECT_KEY])
                 return
 
+    def _on_layer_inserted(self, event: object) -> None:
+        layer = getattr(event, "value", None)
+        if layer is None or self.project is not None:
+            return
+        if layer.metadata.get(ROLE_KEY) == "labels" and layer.metadata.get(PROJECT_KEY):
+            self.open_project(layer.metadata[PROJECT_KEY])
+
     def open_project(self, path: str | Path) -> None:
         """Open (or re-attach to) a project: layers, autosave, splits; flushes a previous project first."""
         from ercnn_napari.core.project import Project
@@ -218,6 +227,10 @@ class LabelDock(QWidget):
         if self.session is not None and self.session.dirty:
             self.flush()
         self._detach()
+        try:
+            self.viewer.layers.events.inserted.disconnect(self._on_layer_inserted)
+        except (TypeError, ValueError, RuntimeError):
+            pass
         if self._on_double_click in self.viewer.mouse_double_click_callbacks:
             self.viewer.mouse_double_click_callbacks.remove(self._on_double_click)
 

@@ -143,3 +143,14 @@ def test_fine_polygons_burn_into_labels(dock, small_project, qtbot):
     assert dock.labels_layer.data[33:36, 33:36].all()
     dock.flush()
     assert small_project.labels.read((1, 1)).sum() == 9
+
+
+def test_project_opened_through_the_reader_is_adopted(make_napari_viewer, small_project, qtbot):
+    viewer = make_napari_viewer()
+    widget = LabelDock(viewer)
+    viewer.window.add_dock_widget(widget)
+    viewer.open(str(small_project.root), plugin="ercnn-napari")
+    assert widget.project is not None and widget.labels_layer is not None
+    assert [layer.name for layer in viewer.layers].count("labels Liege") == 1
+    _paint_square(widget.labels_layer, (0, 2), (0, 2))
+    qtbot.waitUntil(lambda: small_project.labels.exists((0, 0)), timeout=5000)
