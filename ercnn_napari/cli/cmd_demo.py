@@ -26,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run", metavar="RUNDIR", help="finished run whose loss curve and evaluation to show")
     parser.add_argument("--tile", metavar="y:x", help="tile to centre the view on")
     parser.add_argument("--window", type=int, default=0, help="prediction window shown first (default 0)")
+    parser.add_argument("--threshold", type=float, default=0.5, help="change threshold of the review dock (0.5)")
     parser.add_argument("--no-observations", action="store_true",
                         help="do not generate the sample's observations (labelling only)")
     parser.add_argument("--size", default="1500x950", help="window size WxH for --screenshot (default 1500x950)")
@@ -77,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
         raise ErcnnError("could not open the project", root)
     if args.run:
         _show_run(finetune, Path(args.run))
+    review.threshold.setValue(int(round(args.threshold * 100)))
     if args.predictions:
         review.load_predictions(Path(args.predictions))
         viewer.dims.set_current_step(0, args.window)
