@@ -67,7 +67,7 @@ def test_scores_match_an_independent_computation(tiny_model_file: Path, sample_p
         rows = evenly_spaced(len(table), 3)
         windows = fit_time_steps(source.windows(tile, rows), config.time_steps)
         max_map = np.asarray(model(windows, training=False)).max(axis=0)
-        counts = confusion(max_map, project.labels.read(tile), threshold=0.5)
+        counts = confusion(max_map, project.labels.read(tile), threshold=0.5, border=1)  # CLI default
         assert scores["per_tile"][format_tile_id(tile)]["tp"] == counts.tp
         assert scores["per_tile"][format_tile_id(tile)]["fp"] == counts.fp
         assert scores["windows"][format_tile_id(tile)] == [int(table.ids[r]) for r in rows]

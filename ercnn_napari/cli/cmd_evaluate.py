@@ -26,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threshold", type=float, default=0.5, help="change if probability >= this (0.5)")
     parser.add_argument("--windows", type=int, default=20,
                         help="evenly spaced windows per tile for the maximum (0 = all windows; default 20)")
-    parser.add_argument("--border", type=int, default=0, help="pixels ignored at each tile edge (default 0)")
+    parser.add_argument("--border", type=int, default=1,
+                        help="pixels ignored at each tile edge (default 1: the inner 30x30 the loss trains)")
     parser.add_argument("--batch-size", type=int, default=8, help="windows per inference batch")
     parser.add_argument("--gpus", default="all", help="'all' (default), 'none' or GPU numbers like 0,1")
     parser.add_argument("--out", help="write the result as JSON here (default: print it)")

@@ -45,6 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="lean = one window on the gradient tape at a time (same result, far less "
                              "memory; default except for tiny); straightforward = all windows on one tape")
     parser.add_argument("--no-evaluate", action="store_true", help="skip the before/after evaluation")
+    parser.add_argument("--border", type=int,
+                        help="pixels ignored at each tile edge in validation metrics and evaluation (default 1)")
     parser.add_argument("--eval-windows", type=int, help="evenly spaced windows per tile in the evaluation (0 = all)")
     parser.add_argument("--out", help="run folder to create (default PROJECT/runs/<time>_<split>_<preset>)")
     parser.add_argument("--resume", metavar="RUNDIR", help="continue a cancelled run from its last checkpoint")
@@ -72,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         "split": args.split, "baseline": args.baseline, "epochs": args.epochs,
         "steps_per_epoch": args.steps_per_epoch, "windows_per_sample": args.windows_per_sample,
         "batch_size": args.batch_size, "learning_rate": args.learning_rate, "freeze": args.freeze,
-        "remainder": args.remainder, "seed": args.seed, "eval_windows": args.eval_windows,
+        "remainder": args.remainder, "seed": args.seed, "eval_windows": args.eval_windows, "border": args.border,
         "lean_gradients": None if args.gradients is None else args.gradients == "lean",
         "evaluate": False if args.no_evaluate else None,
     }

@@ -66,6 +66,9 @@ class TrainConfig:
     #: None = the baseline's architecture; a dict (ModelConfig.to_dict()) = build from scratch
     model: dict[str, Any] | None = None
     threshold: float = 0.5
+    #: pixels ignored at each tile edge in validation metrics and evaluation: 1 = the inner 30x30
+    #: the loss is computed on (the outer ring is never trained and sees the convolutions' padding)
+    border: int = 1
     #: evenly spaced windows per tile for the before/after evaluation (0 = all windows)
     eval_windows: int = 20
     evaluate: bool = True
@@ -136,6 +139,8 @@ class TrainConfig:
             problems.append("threshold must be between 0 and 1")
         if self.learning_rate <= 0 or not 0.0 <= self.momentum < 1.0:
             problems.append("learning rate must be positive and momentum in [0, 1)")
+        if not 0 <= self.border < 16:
+            problems.append("border must be between 0 and 15 pixels")
         if self.eval_windows < 0:
             problems.append("evaluation windows must not be negative")
         if problems:

@@ -146,12 +146,13 @@ def _run(project_arg: str | None, config: TrainConfig | None, out: str | None, r
     return loop.execute(check_memory)
 
 
-def confusion_of_batch(maps: np.ndarray, labels: np.ndarray, weights: np.ndarray, threshold: float) -> Confusion:
+def confusion_of_batch(maps: np.ndarray, labels: np.ndarray, weights: np.ndarray, threshold: float,
+                       border: int) -> Confusion:
     """Pooled confusion of the real (weight > 0) samples of a validation batch."""
     total = Confusion()
     for m, lab, w in zip(maps, labels, weights, strict=True):
         if w > 0:
-            total = total + confusion(m, lab, threshold=threshold)
+            total = total + confusion(m, lab, threshold=threshold, border=border)
     return total
 
 

@@ -204,7 +204,8 @@ class TrainingLoop:
             losses, weights, maps, labels = (np.asarray(t) for t in self.val_step(batch))
             loss_sum += float(np.sum(losses * weights))
             weight_sum += float(np.sum(weights))
-            counts = counts + train_module.confusion_of_batch(maps, labels, weights, self.config.threshold)
+            counts = counts + train_module.confusion_of_batch(maps, labels, weights, self.config.threshold,
+                                                              self.config.border)
             if self.stop():
                 return None
         return train_module.validation_summary(loss_sum, weight_sum, counts)
@@ -286,7 +287,7 @@ class TrainingLoop:
         sets = {"val": self.inputs.val_tiles, "test": self.inputs.test_tiles}
         total = sum(len(t) for t in sets.values()) * 2
         done = 0
-        result: dict[str, Any] = {"threshold": cfg.threshold, "windows_per_tile": cfg.eval_windows,
+        result: dict[str, Any] = {"threshold": cfg.threshold, "border": cfg.border, "windows_per_tile": cfg.eval_windows,
                                   "baseline": cfg.baseline, "model": str(run.final_model),
                                   "best_epoch": self.state["best_epoch"],
                                   "skipped_test_tiles": self.inputs.skipped_test_tiles, "sets": {}}
@@ -302,7 +303,7 @@ class TrainingLoop:
                                             unit="tiles"))
                 entry[when] = evaluate_tiles(model, model_config.time_steps, self.source, labels,
                                              windows_per_tile=cfg.eval_windows, threshold=cfg.threshold,
-                                             should_stop=self.stop, on_tile=on_tile)
+                                             border=cfg.border, should_stop=self.stop, on_tile=on_tile)
                 if not entry[when]["complete"]:
                     return None
                 done += len(tiles)
