@@ -61,6 +61,8 @@ class FinetuneDock(QWidget):
     def _build_ui(self) -> None:
         self.baseline = QComboBox()
         self.baseline.setEditable(True)
+        self.baseline.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.baseline.setMinimumContentsLength(18)
         self.baseline.setToolTip("model to start from: published .hdf5, *.ercnn.h5 or a run folder")
         self.browse = QPushButton("…")
         self.browse.setMaximumWidth(30)
