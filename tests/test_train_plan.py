@@ -42,9 +42,10 @@ def test_paper_preset_is_the_published_recipe() -> None:
 
 def test_quick_preset_spreads_few_windows_over_the_period() -> None:
     quick = preset_config("quick")
-    assert quick.windows_per_sample == 3 and quick.lean_gradients and quick.model is None
+    assert quick.windows_per_sample == 8 and quick.lean_gradients and quick.model is None
     low, high = quick.resolved_window_gap()
-    assert quick.first_window + 2 * high < 540 and quick.first_window + 2 * low > 400  # spans the period
+    k = quick.windows_per_sample - 1
+    assert quick.first_window + k * high < 540 and quick.first_window + k * low > 400  # spans the period
 
 
 def test_overrides_are_validated_and_round_trip() -> None:
