@@ -174,3 +174,19 @@ def test_command_modules_and_plan_do_not_import_tensorflow() -> None:
             "print('tensorflow' in sys.modules or 'keras' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_freeze_keeps_the_chosen_input_path_fixed() -> None:
+    from ercnn_napari.ml.model import ModelConfig, build_model
+    from ercnn_napari.ml.train_setup import FREEZE_LAYERS, apply_freeze
+
+    model = build_model(ModelConfig.tiny())
+    everything = {v.path for v in model.trainable_variables}
+    assert apply_freeze(model, "none") == []
+    frozen = apply_freeze(model, "sar")
+    assert frozen == list(FREEZE_LAYERS["sar"])
+    left = {v.path for v in model.trainable_variables}
+    assert left < everything and not any(p.startswith(("sar_conv/", "sar_convlstm/")) for p in left)
+    assert any(p.startswith("opt_convlstm/") for p in left) and any(p.startswith("head_out/") for p in left)
+    apply_freeze(model, "both")
+    assert {v.path.split("/")[0] for v in model.trainable_variables} == {"head_conv_1", "head_conv_2", "head_out"}
