@@ -63,11 +63,13 @@ def write_max_map(path: str | Path, max_map: np.ndarray, windows: Sequence[Windo
 
 
 def animation_frames(stack: np.ndarray, windows: Sequence[WindowInfo], threshold: float = 0.5,
-                     background: np.ndarray | None = None, min_width: int = 480) -> list[np.ndarray]:
+                     background: np.ndarray | None = None, min_width: int = 480,
+                     window_numbers: Sequence[int] | None = None) -> list[np.ndarray]:
     """RGB uint8 frames: red where probability > threshold over the background, dated caption below.
 
     ``background`` is an RGB(A) image of the same extent as the stack (any resolution; it is resized),
-    e.g. the after-image of the reference pair; without it a dark grey stands in.
+    e.g. the after-image of the reference pair; without it a dark grey stands in. ``window_numbers``
+    are the captions' window numbers when ``stack`` holds a subset (e.g. every second window).
     """
     n, h, w = stack.shape
     factor = max(1, int(np.ceil(min_width / max(w, 1))))
@@ -84,7 +86,8 @@ def animation_frames(stack: np.ndarray, windows: Sequence[WindowInfo], threshold
         rgb = base * (1 - alpha) + np.array([255.0, 0.0, 0.0]) * alpha
         canvas = Image.new("RGB", (size[0], size[1] + caption_h), (0, 0, 0))
         canvas.paste(Image.fromarray(rgb.clip(0, 255).astype(np.uint8)), (0, 0))
-        ImageDraw.Draw(canvas).text((4, size[1] + 5), windows[i].label(i), fill=(255, 255, 255))
+        number = i if window_numbers is None else int(window_numbers[i])
+        ImageDraw.Draw(canvas).text((4, size[1] + 5), windows[i].label(number), fill=(255, 255, 255))
         frames.append(np.asarray(canvas))
     return frames
 
