@@ -104,6 +104,10 @@ def run(args: argparse.Namespace) -> int:
     viewer.window.screenshot(path=str(args.screenshot), canvas_only=False, flash=False)
     print(f"ercnn-napari demo: screenshot written to {args.screenshot}", file=sys.stderr)
     viewer.close()
+    leaked = [name for name in ("tensorflow", "keras") if name in sys.modules]
+    if leaked:  # the viewer must never share a process with TensorFlow (software OpenGL crashes)
+        print(f"ercnn-napari demo: error: the viewer process imported {', '.join(leaked)}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -118,3 +118,18 @@ def test_ensemble_prediction_from_review_dock(docks, worker_project, qtbot):
     assert np.nanmax(stack.data) <= 1.0
     info = json.loads((review.out_dir / "prediction.json").read_text())
     assert info["combine"] == "max" and project.grid.to_dict() == info["grid"]
+
+
+def test_cancel_stops_a_prediction(docks, worker_project, qtbot):
+    viewer, _label, _finetune, review = docks
+    review.select_only([str(worker_project / "small_model_0.ercnn.h5")])
+    review.set_tiles([(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)])
+    review.stride.setValue(1)
+    review.start()
+    worker = review.worker
+    qtbot.waitUntil(lambda: any(isinstance(m, Started) for m in worker.messages), timeout=120_000)
+    review.cancel()
+    qtbot.waitUntil(lambda: review.result is not None, timeout=30_000)
+    assert review.result.status == "cancelled" and not worker.is_running()
+    assert not (review.out_dir / "prediction.json").exists()
+    assert not [lay for lay in viewer.layers if lay.metadata.get("ercnn_role") == STACK_ROLE]

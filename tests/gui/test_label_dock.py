@@ -154,3 +154,25 @@ def test_project_opened_through_the_reader_is_adopted(make_napari_viewer, small_
     assert [layer.name for layer in viewer.layers].count("labels Liege") == 1
     _paint_square(widget.labels_layer, (0, 2), (0, 2))
     qtbot.waitUntil(lambda: small_project.labels.exists((0, 0)), timeout=5000)
+
+
+def test_import_geojson_polygons_in_lonlat(dock, small_project, tmp_path):
+    import json
+
+    from rasterio.warp import transform
+
+    # a 25 m square in tile (1, 0), written in lon/lat as GeoJSON (RFC 7946) expects
+    left, top = 682000.0 + 100.0, 5612000.0 - 320.0 - 100.0
+    xs = [left, left + 25.0, left + 25.0, left, left]
+    ys = [top, top, top - 25.0, top - 25.0, top]
+    lons, lats = transform("EPSG:32631", "EPSG:4326", xs, ys)
+    feature = {"type": "Feature", "properties": {},
+               "geometry": {"type": "Polygon", "coordinates": [list(zip(lons, lats, strict=True))]}}
+    path = tmp_path / "change.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}))
+    added = dock.polygons.import_file(str(path))
+    assert added >= 4  # pixel centres inside a 25 m square: 2 x 2 or more at 10 m
+    ys_px, xs_px = np.nonzero(dock.labels_layer.data[32:64, 0:32])
+    assert ys_px.min() >= 9 and xs_px.min() >= 9 and ys_px.max() <= 13 and xs_px.max() <= 13
+    dock.flush()
+    assert small_project.labels.read((1, 0)).sum() == added
