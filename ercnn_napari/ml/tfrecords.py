@@ -305,15 +305,21 @@ def explain_read_error(path: str | os.PathLike, kind: str = "stage3") -> Iterato
 
 # ----------------------------------------------------------------------------- stage 2
 
+def _stacked_record(raw: bytes, path: Path, index: int) -> tuple[dict, float]:
+    """Parse one stage-2 record: its features (checked to be all there) and its scalar timestamp."""
+    found = _parse_example(raw, path, index)
+    _require_keys(found, STACKED_KEYS, path, index, "stage-2 (stacked)")
+    stamp = _decode_tensor(found["Timestamp"], "Timestamp", np.float64, path, index)
+    if stamp.shape != ():
+        raise InputDataError(f"record {index}: Timestamp has shape {stamp.shape}, expected a scalar", path)
+    return found, float(stamp)
+
+
 def _iter_stacked(path: str | os.PathLike) -> Iterator[tuple[float, np.ndarray]]:
     path = Path(path)
     shape: tuple[int, int] | None = None
     for index, raw in iter_raw_records(path):
-        found = _parse_example(raw, path, index)
-        _require_keys(found, STACKED_KEYS, path, index, "stage-2 (stacked)")
-        stamp = _decode_tensor(found["Timestamp"], "Timestamp", np.float64, path, index)
-        if stamp.shape != ():
-            raise InputDataError(f"record {index}: Timestamp has shape {stamp.shape}, expected a scalar", path)
+        found, stamp = _stacked_record(raw, path, index)
         parts = []
         for key, channels in STACKED_STREAMS:
             part = _decode_tensor(found[key], key, np.float32, path, index)
@@ -359,12 +365,8 @@ def read_stacked_timestamps(path: str | os.PathLike) -> np.ndarray:
     path = Path(path)
     stamps = []
     for index, raw in iter_raw_records(path):
-        found = _parse_example(raw, path, index)
-        _require_keys(found, STACKED_KEYS, path, index, "stage-2 (stacked)")
-        stamp = _decode_tensor(found["Timestamp"], "Timestamp", np.float64, path, index)
-        if stamp.shape != ():
-            raise InputDataError(f"record {index}: Timestamp has shape {stamp.shape}, expected a scalar", path)
-        stamps.append(float(stamp))
+        found, stamp = _stacked_record(raw, path, index)
+        stamps.append(stamp)
     if not stamps:
         raise InputDataError("holds no records", path)
     return check_timestamps(np.asarray(stamps, dtype=np.float64), source=path)
