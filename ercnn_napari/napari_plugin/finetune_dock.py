@@ -28,11 +28,11 @@ from qtpy.QtWidgets import (
 )
 
 from ercnn_napari.core.errors import ErcnnError
-from ercnn_napari.core.messages import Error, Finished, Message, Preflight, Progress, Started, Step, describe
+from ercnn_napari.core.messages import Message, Preflight, Started, Step, describe
 from ercnn_napari.napari_plugin.context import context_for
 from ercnn_napari.napari_plugin.devices import device_choices
 from ercnn_napari.napari_plugin.loss_plot import LossPlot
-from ercnn_napari.napari_plugin.progress_bar import worker_progress
+from ercnn_napari.napari_plugin.progress_bar import WorkerBar
 from ercnn_napari.napari_plugin.run_results import ResultsTable, read_evaluation, result_rows
 from ercnn_napari.napari_plugin.worker_process import WorkerProcess, WorkerResult
 
@@ -51,7 +51,7 @@ class FinetuneDock(QWidget):
         self.worker: WorkerProcess | None = None
         self.run_dir: Path | None = None
         self.result: WorkerResult | None = None
-        self._bar: Any = None
+        self.progress = WorkerBar(napari_viewer, "fine-tune")
         self._build_ui()
         self.context.project_changed.connect(self._project_changed)
         self.context.split_changed.connect(self._split_changed)
@@ -210,33 +210,22 @@ class FinetuneDock(QWidget):
 
     def _on_message(self, msg: Message) -> None:
         if isinstance(msg, Started):
-            self._close_bar()
-            total = msg.total or None
-            self._bar = worker_progress(self.viewer, total, "fine-tune")
-            self.state_label.setText(describe(msg))
+            self.progress.open(msg.total or None)
         elif isinstance(msg, Preflight):
             self.preflight_label.setText(
                 f"memory estimate {msg.estimated_peak_bytes / 2**30:.2f} GiB of "
                 f"{msg.available_bytes / 2**30:.2f} GiB available" + ("" if msg.fits else " — does NOT fit")
                 + (f" ({msg.detail})" if msg.detail else ""))
         elif isinstance(msg, Step):
-            if self._bar is not None:
-                self._bar.update(1)
-                self._bar.set_description(f"fine-tune epoch {msg.epoch}")
-            self.state_label.setText(describe(msg))
-        elif isinstance(msg, Progress):
-            self.state_label.setText(describe(msg))
-        elif isinstance(msg, (Finished, Error)):
-            self.state_label.setText(describe(msg))
-        else:
-            text = describe(msg)
-            if text:
-                self.state_label.setText(text)
+            self.progress.advance(f"fine-tune epoch {msg.epoch}")
+        text = describe(msg)
+        if text and not isinstance(msg, Preflight):
+            self.state_label.setText(text)
         self.loss_plot.add_message(msg)
 
     def _on_done(self, result: WorkerResult) -> None:
         self.result = result
-        self._close_bar()
+        self.progress.close()
         self.start_button.setEnabled(self.context.project is not None)
         self.cancel_button.setEnabled(False)
         if result.status == "failed":
@@ -257,11 +246,6 @@ class FinetuneDock(QWidget):
         except ErcnnError as exc:
             show_info(str(exc))
 
-    def _close_bar(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
-
     def predict_visible(self) -> None:
         """Hand the finished run and the tiles in view to the review dock."""
         if self.run_dir is None:
@@ -271,7 +255,7 @@ class FinetuneDock(QWidget):
     def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
         if self.running:
             self.worker.cancel()
-        self._close_bar()
+        self.progress.close()
         super().closeEvent(event)
 
 

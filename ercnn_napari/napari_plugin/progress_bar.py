@@ -37,3 +37,36 @@ def stop_activity_animation(viewer: Any) -> None:
                 movie.stop()
     except RuntimeError:  # the window is being destroyed
         pass
+
+
+class WorkerBar:
+    """The one progress bar of a dock's worker run: opened on ``started``, closed when the run ends.
+
+    Both docks drive a worker the same way; keeping the bar's life cycle here means a run never
+    leaves a stale bar in the Activity panel (which would also make napari ask before closing).
+    """
+
+    def __init__(self, viewer: Any, desc: str) -> None:
+        self.viewer = viewer
+        self.desc = desc
+        self.bar: progress | None = None
+
+    def open(self, total: int | None) -> None:
+        self.close()
+        self.bar = worker_progress(self.viewer, total, self.desc)
+
+    def advance(self, description: str | None = None) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+            if description:
+                self.bar.set_description(description)
+
+    def set_done(self, done: int) -> None:
+        if self.bar is not None:
+            self.bar.n = done
+            self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

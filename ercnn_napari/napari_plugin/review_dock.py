@@ -41,7 +41,7 @@ from ercnn_napari.napari_plugin.prediction_layers import (
     set_threshold,
 )
 from ercnn_napari.napari_plugin.predictions import load_prediction_mosaic
-from ercnn_napari.napari_plugin.progress_bar import worker_progress
+from ercnn_napari.napari_plugin.progress_bar import WorkerBar
 from ercnn_napari.napari_plugin.worker_process import WorkerProcess, WorkerResult
 
 TILE_CHOICES = ("visible tiles", "labelled tiles", "tiles with observations", "these tiles:")
@@ -58,7 +58,7 @@ class ReviewDock(QWidget):
         self.out_dir: Path | None = None
         self.result: WorkerResult | None = None
         self.loaded: list[Any] = []  # PredictionMosaic of each prediction shown
-        self._bar: Any = None
+        self.progress = WorkerBar(napari_viewer, "predict")
         self.labeller = WindowLabeller(napari_viewer)
         self._build_ui()
         self.context.project_changed.connect(lambda _p: self.refresh_models())
@@ -260,18 +260,16 @@ class ReviewDock(QWidget):
 
     def _on_message(self, msg: Message) -> None:
         if isinstance(msg, Started):
-            self._close_bar()
-            self._bar = worker_progress(self.viewer, msg.total or None, "predict")
-        elif isinstance(msg, Progress) and self._bar is not None:
-            self._bar.n = msg.done
-            self._bar.refresh()
+            self.progress.open(msg.total or None)
+        elif isinstance(msg, Progress):
+            self.progress.set_done(msg.done)
         text = describe(msg)
         if text:
             self.state_label.setText(text)
 
     def _on_done(self, result: WorkerResult) -> None:
         self.result = result
-        self._close_bar()
+        self.progress.close()
         self.predict_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
         if result.status == "failed":
@@ -282,11 +280,6 @@ class ReviewDock(QWidget):
             show_info("prediction cancelled")
         else:
             self.load_predictions(self.out_dir)
-
-    def _close_bar(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
 
     # -- showing -------------------------------------------------------------------------------------
     def _browse_predictions(self) -> None:
