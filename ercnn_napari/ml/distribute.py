@@ -90,6 +90,28 @@ def cluster_source() -> str:
     return "local"
 
 
+def task_position() -> tuple[int, int]:
+    """``(this worker's index, number of workers)`` from TF_CONFIG or SLURM, without TensorFlow.
+
+    Needed before the strategy exists: a run must know whether it is the chief before it creates
+    (or leaves alone) the run folder. A TF_CONFIG cluster with a ``chief`` task counts the chief
+    as worker 0 and ``worker`` i as i + 1, so that worker 0 is always the one that writes.
+    """
+    source = cluster_source()
+    if source == "tf_config":
+        spec = json.loads(os.environ["TF_CONFIG"])
+        cluster, task = spec.get("cluster", {}), spec.get("task", {}) or {}
+        chiefs = len(cluster.get("chief", []))
+        count = chiefs + len(cluster.get("worker", []))
+        kind, index = task.get("type", "worker"), int(task.get("index", 0) or 0)
+        if kind not in ("chief", "worker"):
+            raise ErcnnError(f"TF_CONFIG task type {kind!r} cannot train; use 'worker' (or 'chief')")
+        return (index if kind == "chief" else chiefs + index), count
+    if source == "slurm":
+        return int(os.environ["SLURM_PROCID"]), int(os.environ["SLURM_NTASKS"])
+    return 0, 1
+
+
 def make_strategy(tf: Any | None = None) -> tuple[Any, ReplicaLayout]:
     """Build the strategy for this process and describe its replica layout.
 
@@ -114,14 +136,80 @@ def make_strategy(tf: Any | None = None) -> tuple[Any, ReplicaLayout]:
     else:
         resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
     strategy = tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver)
-    task_id = int(resolver.task_id or 0)
-    workers = len(resolver.cluster_spec().as_dict().get("worker", [])) or 1
+    task_id, workers = task_position()
     local = max(1, strategy.num_replicas_in_sync // workers)
     devices = [d.name for d in tf.config.list_logical_devices("GPU")] or ["/cpu:0"]
     layout = ReplicaLayout(kind="multi_worker", replicas=strategy.num_replicas_in_sync, workers=workers,
                            worker_index=task_id, local_replicas=local, devices=devices,
                            cluster_source=source)
     return strategy, layout
+
+
+def make_stop_agreement(strategy: Any, workers: int, tf: Any) -> Any:
+    """``agree(flag: bool) -> bool``: True on every worker as soon as one of them wants to stop.
+
+    SIGTERM reaches the workers of a cluster job at slightly different moments; a worker that
+    stopped alone would leave the others blocked in the next step's all-reduce for ever. Every
+    worker therefore calls this at the same points of the loop (one tiny all-reduce) and all
+    stop after the same step. One worker (no cluster) needs no agreement.
+    """
+    if workers <= 1:
+        return bool
+
+    @tf.function
+    def votes(flag: Any) -> Any:  # ReduceOp has no MAX: count the workers that want to stop
+        per_replica = strategy.run(lambda: tf.identity(flag))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+
+    return lambda flag: bool(votes(tf.constant(1.0 if flag else 0.0)).numpy() > 0.0)
+
+
+def make_statistics_sync(strategy: Any, variables: list[Any], tf: Any) -> Any:
+    """``sync()``: replace every replica's copy of ``variables`` by their mean over all replicas.
+
+    For the non-trainable floating-point variables, i.e. the batch-norm moving statistics: Keras
+    keeps one copy per replica (aggregation "none") and each replica updates its copy from its own
+    part of the batch, so the copies drift apart (seen on the first real two-worker run: the
+    trainable weights were equal to the bit, the moving variances differed by up to 7e-3).
+    Validation, which runs on every replica, would then score a different model on each, and
+    the chief would save its own statistics only. Averaging once per epoch, before validation
+    (as timm's ``distribute_bn`` does), makes every replica hold the same model. One replica:
+    nothing to do.
+    """
+    stats = [v for v in variables if "float" in str(v.dtype)]  # Keras 3 dtypes are strings
+    if strategy.num_replicas_in_sync <= 1 or not stats:
+        return lambda: None
+
+    @tf.function
+    def sync() -> None:
+        local = strategy.run(lambda: [tf.identity(v) for v in stats])  # each replica's own copy
+        for variable, copies in zip(stats, local, strict=True):  # one by one: a multi-worker reduce
+            mean = strategy.reduce(tf.distribute.ReduceOp.MEAN, copies, axis=None)  # packs lists
+            variable.assign(mean)  # cross-replica assign: every local copy
+
+    return sync
+
+
+def worker_weight_spread(strategy: Any, variables: list[Any], tf: Any) -> float:
+    """Largest difference of any weight between the workers' copies (0.0 = all in sync).
+
+    Data parallelism keeps one copy of the model per replica and relies on every replica
+    applying the same all-reduced update. This checks it at the end of a run by gathering every
+    floating-point variable from all replicas (an all-gather; there is no max/min all-reduce)
+    and comparing the copies element by element; the chief records
+    the result, so a desynchronised cluster shows in the run folder rather than going unnoticed.
+    """
+    floats = [v for v in variables if "float" in str(v.dtype)]  # Keras 3 dtypes are strings
+    if not floats:
+        return 0.0
+
+    @tf.function
+    def spread() -> Any:
+        local = strategy.run(lambda: [tf.reshape(tf.cast(v, tf.float64), [1, -1]) for v in floats])
+        copies = [strategy.gather(v, axis=0) for v in local]  # [replicas, size] each
+        return tf.reduce_max(tf.stack([tf.reduce_max(tf.reduce_max(c, 0) - tf.reduce_min(c, 0)) for c in copies]))
+
+    return float(spread().numpy())
 
 
 def _slurm_gpus_per_node() -> int:

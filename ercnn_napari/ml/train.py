@@ -42,8 +42,9 @@ class StopRequest:
         self._previous: dict[int, Any] = {}
 
     def install(self) -> StopRequest:
+        """Install (again: idempotent, the first previous handlers are the ones restored)."""
         for sig in (signal.SIGTERM, signal.SIGINT):
-            self._previous[sig] = signal.signal(sig, self._handle)
+            self._previous.setdefault(sig, signal.signal(sig, self._handle))
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
@@ -102,6 +103,10 @@ def _run(project_arg: str | None, config: TrainConfig | None, out: str | None, r
          sink: EventSink, stop: StopRequest, check_memory: bool, epochs_override: int | None) -> int:
     from ercnn_napari.core.model_files import default_baseline, resolve_model_path
     from ercnn_napari.core.project import Project
+    from ercnn_napari.ml.distribute import task_position
+
+    is_chief = task_position()[0] == 0
+    sink.chief = is_chief  # only worker 0 of a cluster reports, from the first event on
 
     if resume:
         run = RunFolder.open_for_resume(resume)
@@ -113,7 +118,8 @@ def _run(project_arg: str | None, config: TrainConfig | None, out: str | None, r
         if epochs_override is not None and epochs_override != config.epochs:
             config.epochs = int(epochs_override)
             config.validate()
-            run.write_json(run.config_json, {**saved, "train": config.to_dict()})  # a later resume sees it
+            if is_chief:  # a later resume sees it; other workers of a cluster only read the run folder
+                run.write_json(run.config_json, {**saved, "train": config.to_dict()})
     else:
         if not project_arg or config is None:
             raise ErcnnError("a project folder is needed to start a run (or --resume RUNDIR)")
@@ -132,6 +138,17 @@ def _run(project_arg: str | None, config: TrainConfig | None, out: str | None, r
         config.baseline = str(resolve_model_path(config.baseline))
         read_config(config.baseline)  # a foreign or broken file fails here, before a run folder exists
 
+    from ercnn_napari.ml.distribute import make_strategy
+
+    # Before any TensorFlow op runs: a multi-worker strategy configures TensorFlow's collective
+    # ops, which is refused once the runtime has started ("Collective ops must be configured at
+    # program startup"), and reading the observations below starts it.
+    distribution = make_strategy()
+    # A multi-worker strategy starts TensorFlow's coordination service, whose preemption notifier
+    # takes over SIGTERM in C++: without this, SIGTERM to a worker was silently swallowed (found
+    # on the first real two-worker run) and the run went on to the end.
+    stop.install()
+
     from ercnn_napari.ml.observations import open_observations
     from ercnn_napari.ml.train_setup import collect_inputs
 
@@ -141,8 +158,13 @@ def _run(project_arg: str | None, config: TrainConfig | None, out: str | None, r
     from ercnn_napari.ml.train_loop import TrainingLoop
 
     if run is None:
-        run = RunFolder.create(out or RunFolder.default_path(project.root, config.split, config.preset))
-    loop = TrainingLoop(run, project, source, inputs, config, sink, stop, resuming=bool(resume))
+        # Only the chief (worker 0 of a cluster) creates and writes the run folder. The others are
+        # given the same --out by a cluster job; they must neither create it (a default path has
+        # their own time stamp: a stray empty run) nor refuse it once the chief wrote config.json.
+        path = out or RunFolder.default_path(project.root, config.split, config.preset)
+        run = RunFolder.create(path) if is_chief else RunFolder(path)
+    loop = TrainingLoop(run, project, source, inputs, config, sink, stop, resuming=bool(resume),
+                        distribution=distribution)
     return loop.execute(check_memory)
 
 

@@ -9,6 +9,7 @@ partial epoch loss, best validation loss, metrics rows), written after the check
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -24,7 +25,14 @@ from ercnn_napari.core.tiles import format_tile_id
 from ercnn_napari.ml import train as train_module
 from ercnn_napari.ml.aggregation import WindowSelection, select_window_indices
 from ercnn_napari.ml.augment import augment
-from ercnn_napari.ml.distribute import environment_info, make_strategy, scaled_learning_rate
+from ercnn_napari.ml.distribute import (
+    environment_info,
+    make_statistics_sync,
+    make_stop_agreement,
+    make_strategy,
+    scaled_learning_rate,
+    worker_weight_spread,
+)
 from ercnn_napari.ml.evaluate import compare, evaluate_tiles
 from ercnn_napari.ml.model import ModelConfig, random_state_variables
 from ercnn_napari.ml.run_folder import strict_json
@@ -38,12 +46,16 @@ class TrainingLoop:
     """One run: ``execute()`` trains from the start or from the resume state to the end."""
 
     def __init__(self, run: Any, project: Any, source: Any, inputs: Any, config: Any, sink: Any,
-                 stop: Any, resuming: bool) -> None:
+                 stop: Any, resuming: bool, distribution: tuple[Any, Any] | None = None) -> None:
+        """``distribution``: ``make_strategy()``'s result, made by the caller before TensorFlow ran
+        anything (a multi-worker strategy cannot be made later); None makes it here."""
         self.run, self.project, self.source, self.inputs = run, project, source, inputs
+        self.distribution = distribution
         self.config, self.sink, self.stop, self.resuming = config, sink, stop, resuming
         self.state: dict[str, Any] = {"epoch": 0, "step": 0, "epoch_loss_sum": 0.0, "epoch_steps": 0,
                                       "epoch_seconds": 0.0, "best_val_loss": None, "best_epoch": None,
                                       "metrics": []}
+        self.scratch: Path | None = None  #: a non-chief worker's private checkpoint folder
 
     # ---- setup -------------------------------------------------------------------------------
     def _model_config(self) -> ModelConfig:
@@ -54,9 +66,10 @@ class TrainingLoop:
     def _plan(self) -> None:
         """Strategy, model configuration and batch plan: what the ``started`` event announces."""
         cfg = self.config
-        self.strategy, self.layout = make_strategy(tf)
+        self.strategy, self.layout = self.distribution or make_strategy(tf)
         self.sink.chief = self.layout.is_chief
         self.sink.run = self.run if self.layout.is_chief else None
+        self.agree = make_stop_agreement(self.strategy, self.layout.workers, tf)
         self.model_config = self._model_config()
         gap = cfg.resolved_window_gap()
         self.selection = WindowSelection(first=cfg.first_window, step_low=gap[0], step_high=gap[1] + 1,
@@ -87,7 +100,12 @@ class TrainingLoop:
             self.optimizer.build(self.model.trainable_variables)
         self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
                                               rng=random_state_variables(self.model))
-        resume_dir = run.resume_dir if self.layout.is_chief else Path(tempfile.mkdtemp(prefix="ercnn-resume-"))
+        if not self.layout.is_chief:
+            # Every worker saves at the same points (as TensorFlow's multi-worker guide has it), but
+            # only the chief's copy is kept: the others write to a private temporary folder (in
+            # their TMPDIR, node-local on a cluster), removed when the run ends.
+            self.scratch = Path(tempfile.mkdtemp(prefix=f"ercnn-worker{self.layout.worker_index}-"))
+        resume_dir = run.resume_dir if self.scratch is None else self.scratch
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(resume_dir), max_to_keep=2)
         self.reader = WindowReader(self.source, self.inputs.train_tiles + self.inputs.val_tiles,
                                    self.model_config.time_steps)
@@ -97,6 +115,7 @@ class TrainingLoop:
             self._write_run_description()
         self.train_step = make_train_step(self.strategy, self.model, self.optimizer, cfg.lean_gradients)
         self.val_step = make_validation_step(self.strategy, self.model)
+        self.sync_statistics = make_statistics_sync(self.strategy, self.model.non_trainable_variables, tf)
 
     def _choose_windows(self, n_windows: int, rng: np.random.Generator) -> np.ndarray:
         return select_window_indices(n_windows, rng, self.selection, path=str(self.project.observations_path()))
@@ -141,6 +160,10 @@ class TrainingLoop:
         return self.strategy.distribute_datasets_from_function(dataset_fn)
 
     # ---- the loop ----------------------------------------------------------------------------
+    def _stop_requested(self) -> bool:
+        """A stop (SIGTERM/SIGINT) asked of any worker stops all of them at this same point."""
+        return self.agree(self.stop())
+
     def execute(self, check_memory: bool) -> int:
         try:
             self._plan()
@@ -158,6 +181,9 @@ class TrainingLoop:
             return self._finish()
         except (tf.errors.ResourceExhaustedError, MemoryError) as exc:
             raise train_module.out_of_memory(exc, self.run) from exc
+        finally:
+            if self.scratch is not None:
+                shutil.rmtree(self.scratch, ignore_errors=True)
 
     def _tensorboard(self) -> dict[str, Any]:
         if not self.layout.is_chief:
@@ -192,7 +218,7 @@ class TrainingLoop:
             self.sink.emit(Step(epoch=epoch + 1, step=step + 1, steps_per_epoch=steps, loss=loss,
                                 seconds=seconds, input_wait_seconds=wait))
             self._scalar("train", "loss_step", loss, epoch * steps + step + 1)
-            if self.stop():
+            if self._stop_requested():
                 return False
         return True
 
@@ -206,7 +232,7 @@ class TrainingLoop:
             weight_sum += float(np.sum(weights))
             counts = counts + train_module.confusion_of_batch(maps, labels, weights, self.config.threshold,
                                                               self.config.border)
-            if self.stop():
+            if self._stop_requested():
                 return None
         return train_module.validation_summary(loss_sum, weight_sum, counts)
 
@@ -215,6 +241,7 @@ class TrainingLoop:
         st, cfg, run = self.state, self.config, self.run
         epoch = st["epoch"]
         train_loss = st["epoch_loss_sum"] / max(1, st["epoch_steps"])
+        self.sync_statistics()  # every replica validates and saves the same model
         val_loss, metrics = None, {}
         if self.plan.val_tiles:
             result = self._validate()
@@ -244,7 +271,7 @@ class TrainingLoop:
                              seconds=st["epoch_seconds"], best=is_best))
         st.update(epoch=epoch + 1, step=0, epoch_loss_sum=0.0, epoch_steps=0, epoch_seconds=0.0)
         self._save_resume()
-        return not self.stop()
+        return not self._stop_requested()
 
     def _save_resume(self) -> None:
         self._saved_at = (self.state["epoch"], self.state["step"])
@@ -265,11 +292,16 @@ class TrainingLoop:
     # ---- the end -----------------------------------------------------------------------------
     def _finish(self) -> int:
         run, st = self.run, self.state
+        spread = None
+        if self.layout.workers > 1:  # collective: every worker takes part before any leaves
+            spread = worker_weight_spread(self.strategy, self.model.weights, tf)
         if not self.layout.is_chief:
             return 0
         train_module.copy_model_file(run.best_model, run.final_model)
         summary: dict[str, Any] = {"best_epoch": st["best_epoch"], "best_val_loss": st["best_val_loss"],
                                    "model": str(run.final_model)}
+        if spread is not None:
+            summary["worker_weight_spread"] = spread
         if self.config.evaluate:
             evaluation = self._evaluate()
             if evaluation is None:
