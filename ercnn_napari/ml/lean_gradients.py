@@ -78,8 +78,8 @@ def model_state_variables(model: tf.Module) -> list[tf.Variable]:
     return unique
 
 
-def _check_inputs(windows: tf.Tensor, labels: tf.Tensor) -> int:
-    if windows.shape.rank != 6:
+def _check_inputs(windows: tf.Tensor, labels: tf.Tensor, ranks: tuple[int, ...] = (6,)) -> int:
+    if windows.shape.rank not in ranks:
         raise ValueError(f"expected windows [B, K, T, H, W, C], got shape {windows.shape}")
     if labels.shape.rank != 3:
         raise ValueError(f"expected labels [B, H, W], got shape {labels.shape}")
@@ -108,7 +108,7 @@ def straightforward_step_gradients(
     """
     windows = tf.convert_to_tensor(windows, tf.float32)
     labels = tf.convert_to_tensor(labels)
-    count = _check_inputs(windows, labels)
+    count = _check_inputs(windows, labels, ranks=(5, 6))  # rank 5: cached features [B, K, H, W, C]
     variables = list(model.trainable_variables if variables is None else variables)
     with tf.GradientTape() as tape:
         predictions = tf.stack([model(windows[:, k], training=True) for k in range(count)], axis=1)

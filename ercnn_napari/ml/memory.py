@@ -161,3 +161,27 @@ def describe(estimate: int, available: int | None) -> str:
     if available is None:
         return f"estimated peak {estimate / gib:.2f} GiB (available memory unknown)"
     return f"estimated peak {estimate / gib:.2f} GiB of {available / gib:.2f} GiB available"
+
+
+def estimate_cached_head_bytes(
+    config: Any,
+    batch: int,
+    windows: int,
+    cached_windows: int,
+    height: int = TILE_SIZE,
+    width: int = TILE_SIZE,
+    inference_batch: int = 8,
+) -> int:
+    """Peak memory of a frozen-backbone run (ml.frozen_backbone): the feature cache dominates.
+
+    The cache holds ``cached_windows`` maps of the concatenated ConvLSTM states; filling it runs
+    the backbone without a tape on ``inference_batch`` windows at a time; a head step tapes only
+    the head's few channels (counted generously as ten copies of the features).
+    """
+    features = (int(config.sar_filters) + int(config.opt_filters)) * height * width * BYTES_PER_FLOAT
+    cache = cached_windows * features
+    time_steps = int(getattr(config, "time_steps", MAX_OBSERVATIONS))
+    fill = INPUT_COPIES * inference_batch * time_steps * height * width * N_CHANNELS * BYTES_PER_FLOAT
+    head_step = 10 * batch * windows * features
+    return int(cache + max(fill, head_step) + STEP_OVERHEAD_BYTES)
+

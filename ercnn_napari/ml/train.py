@@ -183,6 +183,34 @@ def validation_summary(loss_sum: float, weight_sum: float, counts: Confusion) ->
     return loss, {k: float(v) for k, v in scores(counts).items()}
 
 
+def make_optimizer(config: TrainConfig, learning_rate: float) -> Any:
+    """The run's optimizer: the paper's SGD with momentum, or Adam (the quick preset's head)."""
+    import keras
+
+    if config.optimizer == "adam":
+        return keras.optimizers.Adam(learning_rate=learning_rate)
+    return keras.optimizers.SGD(learning_rate=learning_rate, momentum=config.momentum)
+
+
+def is_better(select_by: str, val_loss: float | None, metrics: dict[str, float], state: dict[str, Any]) -> bool:
+    """Whether this epoch becomes the kept ("best") model under the run's selection rule.
+
+    ``val_loss``: lower validation loss (the paper). ``val_f1``: higher validation F1, a tie (or
+    an F1 that cannot be computed on both) decided by the lower loss. Without validation tiles
+    every epoch is "best", so the last one is kept.
+    """
+    best_loss = state.get("best_val_loss")
+    if val_loss is None or best_loss is None:
+        return True
+    loss_better = val_loss < best_loss
+    if select_by != "val_f1":
+        return loss_better
+    f1, best_f1 = metrics.get("f1"), state.get("best_val_f1")
+    if f1 is None or best_f1 is None or not np.isfinite(f1) or not np.isfinite(best_f1):
+        return (f1 is not None and np.isfinite(f1)) or loss_better
+    return f1 > best_f1 or (f1 == best_f1 and loss_better)
+
+
 def copy_model_file(source: Path, target: Path) -> None:
     """Copy a finished model file atomically (the final model = the best checkpoint)."""
     with atomic_path(target) as tmp:

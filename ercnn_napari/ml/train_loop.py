@@ -34,6 +34,7 @@ from ercnn_napari.ml.distribute import (
     worker_weight_spread,
 )
 from ercnn_napari.ml.evaluate import compare, evaluate_tiles
+from ercnn_napari.ml.frozen_backbone import FeatureCache, even_windows, feature_augment, split_model
 from ercnn_napari.ml.model import ModelConfig, random_state_variables
 from ercnn_napari.ml.run_folder import strict_json
 from ercnn_napari.ml.train_setup import apply_freeze, build_start_model, preflight, refuse_if_too_big
@@ -85,7 +86,8 @@ class TrainingLoop:
     def _build(self, check_memory: bool) -> None:
         """Memory check, then model, optimizer, checkpoint, data reader and compiled steps."""
         cfg, run = self.config, self.run
-        message = preflight(self.model_config, cfg, self.layout, tile_size=self.project.grid.tile_size)
+        message = preflight(self.model_config, cfg, self.layout, tile_size=self.project.grid.tile_size,
+                            tiles=len(set(self.inputs.train_tiles) | set(self.inputs.val_tiles)))
         self.sink.emit(message)
         if check_memory:
             refuse_if_too_big(message, run.root)
@@ -94,10 +96,11 @@ class TrainingLoop:
             baseline = None if cfg.model is not None else Path(cfg.baseline)
             self.model = build_start_model(tf, self.model_config, baseline, cfg.seed)
             self.frozen = apply_freeze(self.model, cfg.freeze)
-            import keras
-
-            self.optimizer = keras.optimizers.SGD(learning_rate=self.learning_rate, momentum=cfg.momentum)
-            self.optimizer.build(self.model.trainable_variables)
+            self.trained = self.model
+            if cfg.cache_features:  # the frozen branches' output is cached; the head is trained
+                self.backbone, self.trained = split_model(self.model)
+            self.optimizer = train_module.make_optimizer(cfg, self.learning_rate)
+            self.optimizer.build(self.trained.trainable_variables)
         self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
                                               rng=random_state_variables(self.model))
         if not self.layout.is_chief:
@@ -113,11 +116,17 @@ class TrainingLoop:
             self._restore()
         elif self.layout.is_chief:
             self._write_run_description()
-        self.train_step = make_train_step(self.strategy, self.model, self.optimizer, cfg.lean_gradients)
-        self.val_step = make_validation_step(self.strategy, self.model)
+        self.cache = None
+        if cfg.cache_features:
+            self.cache = FeatureCache(self.backbone, self.reader.windows)
+        lean = cfg.lean_gradients and not cfg.cache_features
+        self.train_step = make_train_step(self.strategy, self.trained, self.optimizer, lean)
+        self.val_step = make_validation_step(self.strategy, self.trained)
         self.sync_statistics = make_statistics_sync(self.strategy, self.model.non_trainable_variables, tf)
 
     def _choose_windows(self, n_windows: int, rng: np.random.Generator) -> np.ndarray:
+        if self.config.cache_features:  # a fixed set per tile, so that its features can be cached
+            return even_windows(n_windows, self.config.windows_per_sample)
         return select_window_indices(n_windows, rng, self.selection, path=str(self.project.observations_path()))
 
     def _write_run_description(self) -> None:
@@ -146,16 +155,43 @@ class TrainingLoop:
 
     # ---- data --------------------------------------------------------------------------------
     def _load(self, sample: Any) -> tuple[np.ndarray, np.ndarray]:
+        if self.cache is not None:
+            return self.cache.features(sample.tile, sample.windows), self.inputs.labels[sample.tile]
         return self.reader.windows(sample.tile, sample.windows), self.inputs.labels[sample.tile]
+
+    def _fill_cache(self) -> bool:
+        """Compute the frozen backbone's features of every tile's windows; False if stopped."""
+        n = self.config.windows_per_sample
+        wanted = {tile: [int(i) for i in even_windows(self.inputs.n_windows[tile], n)]
+                  for tile in dict.fromkeys(self.inputs.train_tiles + self.inputs.val_tiles)}
+        started = time.perf_counter()
+
+        def on_tile(done: int, total: int, tile: Any) -> bool:
+            self.sink.emit(Progress(done=done, total=total, unit="tiles",
+                                    desc=f"frozen-branch features of tile {format_tile_id(tile)}"))
+            return not self._stop_requested()
+
+        if not self.cache.fill(wanted, on_tile):
+            return False
+        total = len(wanted)
+        self.sink.emit(Progress(done=total, total=total, unit="tiles", desc=(
+            f"cached {len(self.cache)} window features ({self.cache.nbytes / 2**20:.0f} MiB) "
+            f"in {time.perf_counter() - started:.0f} s")))
+        return True
 
     def _distributed(self, batches: list, with_augment: bool = True) -> Any:
         cfg, layout = self.config, self.layout
         samples = replica_order(batches, cfg.batch_size, layout.worker_index, layout.local_replicas)
         tile = self.project.grid.tile_size
-        shape = (cfg.windows_per_sample, self.model_config.time_steps, tile, tile, 17)
+        if self.cache is not None:
+            shape = (cfg.windows_per_sample, tile, tile, int(self.backbone.output.shape[-1]))
+            augmenter = feature_augment
+        else:
+            shape = (cfg.windows_per_sample, self.model_config.time_steps, tile, tile, 17)
+            augmenter = augment
 
         def dataset_fn(context: Any) -> Any:
-            return make_dataset(samples, self._load, cfg.batch_size, shape, augment if with_augment else None)
+            return make_dataset(samples, self._load, cfg.batch_size, shape, augmenter if with_augment else None)
 
         return self.strategy.distribute_datasets_from_function(dataset_fn)
 
@@ -174,6 +210,8 @@ class TrainingLoop:
                                    steps_per_epoch=plan.steps_per_epoch, total=cfg.epochs * plan.steps_per_epoch,
                                    config=cfg.to_dict() | {"plan": plan.describe(), "resumed_at": resumed_at}))
             self._build(check_memory)
+            if self.cache is not None and not self._fill_cache():
+                return self._cancelled()
             self.writers = self._tensorboard()
             while st["epoch"] < cfg.epochs:
                 if not self._train_epoch() or not self._end_epoch():
@@ -251,8 +289,7 @@ class TrainingLoop:
             self.sink.emit(Validation(epoch=epoch + 1, loss=val_loss, metrics=strict_json(metrics)))
             self._scalar("val", "loss", val_loss, epoch + 1)
         self._scalar("train", "loss", train_loss, epoch + 1)
-        best_so_far = st["best_val_loss"]
-        is_best = val_loss is None or best_so_far is None or val_loss < best_so_far
+        is_best = train_module.is_better(cfg.select_by, val_loss, metrics, st)
         if self.layout.is_chief:
             save_model(self.model, self.model_config, run.last_model, self._metadata("last", epoch + 1, val_loss))
             self.sink.emit(Checkpoint(epoch=epoch + 1, kind="last", path=str(run.last_model)))
@@ -261,6 +298,7 @@ class TrainingLoop:
                 self.sink.emit(Checkpoint(epoch=epoch + 1, kind="best", path=str(run.best_model)))
         if is_best:
             st["best_val_loss"], st["best_epoch"] = val_loss, epoch + 1
+            st["best_val_f1"] = metrics.get("f1")
         st["metrics"] = [r for r in st["metrics"] if int(r["epoch"]) <= epoch] + [{
             "epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
             **{f"val_{k}": v for k, v in metrics.items()}, "learning_rate": self.learning_rate,

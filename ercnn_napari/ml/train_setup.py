@@ -124,24 +124,35 @@ def build_start_model(tf: Any, model_config: Any, baseline: Path | None, seed: i
     return model
 
 
-def preflight(model_config: Any, config: TrainConfig, layout: Any, tile_size: int) -> Preflight:
+def preflight(model_config: Any, config: TrainConfig, layout: Any, tile_size: int, tiles: int = 0) -> Preflight:
     """Estimated peak memory of one step on one replica (ml.memory) versus what is usable.
 
     On a CPU the budget is the free host memory; on GPUs the first GPU's free memory when
     nvidia-smi can tell it (else the check only reports the estimate). ``fits`` compares with
     ml.memory's usable fraction, leaving room for the OS and the viewer.
     """
-    from ercnn_napari.ml.memory import USABLE_FRACTION, available_bytes, estimate_peak_bytes
+    from ercnn_napari.ml.memory import (
+        USABLE_FRACTION,
+        available_bytes,
+        estimate_cached_head_bytes,
+        estimate_peak_bytes,
+    )
 
-    estimate = int(estimate_peak_bytes(model_config, config.batch_size, config.windows_per_sample,
-                                       lean=config.lean_gradients, height=tile_size, width=tile_size))
+    if config.cache_features:  # ``tiles``: training + validation tiles, whose features are cached
+        estimate = estimate_cached_head_bytes(model_config, config.batch_size, config.windows_per_sample,
+                                              tiles * config.windows_per_sample, tile_size, tile_size)
+        gradients = "head only, on cached frozen-branch features"
+    else:
+        estimate = int(estimate_peak_bytes(model_config, config.batch_size, config.windows_per_sample,
+                                           lean=config.lean_gradients, height=tile_size, width=tile_size))
+        gradients = f"{'lean' if config.lean_gradients else 'straightforward'} gradients"
     on_gpu = any("GPU" in d.upper() for d in layout.devices)
     available = available_bytes("gpu:0" if on_gpu else "cpu")
     detail = ("first GPU's free memory" if on_gpu else "free host memory") if available else \
         "available memory unknown; not checked"
     fits = available is None or estimate <= available * USABLE_FRACTION
     detail += (f"; batch {config.batch_size} x {config.windows_per_sample} windows per replica, "
-               f"{'lean' if config.lean_gradients else 'straightforward'} gradients, {tile_size}x{tile_size} tiles")
+               f"{gradients}, {tile_size}x{tile_size} tiles")
     return Preflight(estimated_peak_bytes=estimate, available_bytes=int(available or 0), fits=fits, detail=detail)
 
 

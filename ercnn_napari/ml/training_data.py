@@ -208,11 +208,14 @@ def make_dataset(
     samples: list[Sample],
     load: Callable[[Sample], tuple[np.ndarray, np.ndarray]],
     per_replica_batch: int,
-    window_shape: tuple[int, int, int, int, int],
+    window_shape: tuple[int, ...],
     augment: Callable[[Any, Any, Any], tuple[Any, Any]] | None,
     parallel: int | None = None,
 ) -> Any:
     """tf.data pipeline: sample -> (windows [K,T,H,W,C], label [H,W], weight) -> augment -> batch.
+
+    ``window_shape`` is the shape of what ``load`` returns per sample: windows [K, T, H, W, C],
+    or cached backbone features [K, H, W, C] (ml.frozen_backbone); the label is [H, W].
 
     Loading runs in a parallel, order-preserving map (``deterministic=True``) and the result is
     prefetched, so reading and decompressing the next batch overlaps the current step. ``load``
@@ -220,7 +223,7 @@ def make_dataset(
     """
     import tensorflow as tf
 
-    k, t, h, w, c = window_shape
+    h, w = window_shape[-3], window_shape[-2]
     codes = np.array([s.code for s in samples], np.int32)
     weights = np.array([s.weight for s in samples], np.float32)
 
@@ -230,7 +233,7 @@ def make_dataset(
 
     def _map(index: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         windows, label = tf.numpy_function(_load, [index], [tf.float32, tf.float32], stateful=False)
-        windows = tf.ensure_shape(windows, (k, t, h, w, c))
+        windows = tf.ensure_shape(windows, window_shape)
         label = tf.ensure_shape(label, (h, w))
         if augment is not None:
             windows, label = augment(windows, label, tf.gather(codes, index))

@@ -1,0 +1,121 @@
+"""Fine-tuning the head on cached features of a frozen backbone: how the quick preset fits a CPU.
+
+Why. A full fine-tuning step costs about a second per window on two CPU cores (92 ConvLSTM
+steps forward and backward), so a few minutes buy a few dozen tile-samples, and the sample AoI
+showed that this is not enough to move the network at all (val F1 unchanged after 24 to 48
+steps from the published weights). With both input branches frozen (``freeze="both"``, which the
+paper allows as an option) everything up to the concatenated ConvLSTM states is fixed: the
+"backbone". Run in inference mode (no recurrent dropout, batch norm on its moving statistics,
+as a frozen network is normally used), its output for a given (tile, window) never changes, so
+it is computed once and the head (two 3x3 conv blocks and the 1x1 sigmoid, ~3,300 weights)
+trains on the cached maps, hundreds of steps a minute. The window maximum and the Tanimoto loss
+are the recipe's; the head sees the same per-window calls as in the full model.
+
+What differs from the recipe (stated in the run's configuration):
+
+- windows are the tile's ``K`` evenly spaced windows, the same every epoch (so they can be
+  cached), instead of window 20 plus random 45-55 steps;
+- augmentation rotates and flips the cached feature maps (codes 0-7), not the observations:
+  the backbone's 3x3 kernels are not rotation-equivariant, so this is an approximation of the
+  recipe's input augmentation that costs nothing; the frozen-column codes (8-15) have no
+  meaning for feature maps and are refused.
+
+Everything else (checkpoints, resume, cancellation, validation, evaluation with the whole
+model) is the ordinary training loop's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from ercnn_napari.core.tiles import TileId
+
+#: the layer whose output is cached, and the layers trained on it, in order
+BACKBONE_OUTPUT = "concat"
+HEAD_LAYERS = ("head_conv_1", "head_conv_2", "head_out")
+#: augmentation codes that are meaningful on feature maps (rotations and flips)
+FEATURE_AUGMENT_CODES = tuple(range(8))
+
+
+def split_model(model: keras.Model) -> tuple[keras.Model, keras.Model]:
+    """``(backbone, head)`` sharing the model's layers: training the head trains the model."""
+    backbone = keras.Model(model.input, model.get_layer(BACKBONE_OUTPUT).output, name="ercnn_backbone")
+    channels = int(model.get_layer(BACKBONE_OUTPUT).output.shape[-1])
+    features = keras.Input(shape=(None, None, channels), name="backbone_features")
+    x = features
+    for name in HEAD_LAYERS:
+        x = model.get_layer(name)(x)
+    head = keras.Model(features, keras.ops.squeeze(x, axis=-1), name="ercnn_head")
+    return backbone, head
+
+
+def even_windows(n_windows: int, count: int) -> np.ndarray:
+    """``count`` evenly spaced window indices, first and last included (what evaluation uses)."""
+    from ercnn_napari.ml.evaluate import evenly_spaced
+
+    return evenly_spaced(n_windows, count)
+
+
+class FeatureCache:
+    """Backbone output per (tile, window index), computed once in inference mode."""
+
+    def __init__(self, backbone: keras.Model, load_windows: Callable[[TileId, Sequence[int]], np.ndarray],
+                 batch_size: int = 8) -> None:
+        self._load = load_windows
+        self._batch = int(batch_size)
+        self._store: dict[tuple[TileId, int], np.ndarray] = {}
+        self._forward = tf.function(lambda x: backbone(x, training=False), reduce_retracing=True)
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in self._store.values())
+
+    def fill(self, wanted: dict[TileId, Sequence[int]], on_tile: Callable[[int, int, TileId], bool] | None = None) -> bool:
+        """Compute the features of every wanted (tile, window) not cached yet.
+
+        ``on_tile(done, total, tile)`` is called after each tile; returning False stops early
+        (a cancelled run), and ``fill`` then returns False.
+        """
+        for done, (tile, windows) in enumerate(wanted.items(), start=1):
+            missing = [int(w) for w in windows if (tile, int(w)) not in self._store]
+            for start in range(0, len(missing), self._batch):
+                chunk = missing[start:start + self._batch]
+                features = np.asarray(self._forward(tf.constant(self._load(tile, chunk), tf.float32)))
+                if not np.all(np.isfinite(features)):
+                    raise FloatingPointError(f"the frozen backbone gave non-finite features for tile {tile}")
+                for index, feature in zip(chunk, features, strict=True):
+                    self._store[(tile, index)] = feature
+            if on_tile is not None and on_tile(done, len(wanted), tile) is False:
+                return False
+        return True
+
+    def features(self, tile: TileId, windows: Sequence[int]) -> np.ndarray:
+        """Cached features of ``windows`` of ``tile``, stacked [K, H, W, C]."""
+        return np.stack([self._store[(tile, int(w))] for w in windows])
+
+
+def feature_augment(features: Any, label: Any, code: Any) -> tuple[Any, Any]:
+    """Rotate/flip cached features [K, H, W, C] and the label [H, W] by an augmentation code 0-7.
+
+    ``ml.augment`` reads a rank-4 input as [T, H, W, C], so its geometric part applies unchanged
+    with the window axis in the place of time.
+    """
+    from ercnn_napari.ml.augment import augment
+
+    return augment(features, label, code)
+
+
+def check_codes(codes: Sequence[int]) -> None:
+    """Refuse the frozen-column codes, which only make sense on observations."""
+    bad = sorted(set(int(c) for c in codes) - set(FEATURE_AUGMENT_CODES))
+    if bad:
+        raise ValueError(f"augmentation codes {bad} (frozen columns) cannot be applied to cached features; "
+                         f"use codes 0-7")
