@@ -26,8 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("project", nargs="?", help="project folder (optional with --resume)")
     parser.add_argument("--split", default="V1", help="split to train on (training/<SPLIT>/ lists; default V1)")
     parser.add_argument("--preset", choices=("paper", "quick", "tiny"), default="paper",
-                        help="paper = the published recipe; quick = a few CPU minutes with the full "
-                             "network; tiny = a smoke test with a tiny network (default paper)")
+                        help="paper = the published recipe; quick = a few CPU minutes: the head trained on "
+                             "cached features of the frozen branches; tiny = a smoke test with a tiny "
+                             "network (default paper)")
     parser.add_argument("--baseline", help="model to start from (published .hdf5, *.ercnn.h5 or a run "
                         "folder); default: ERCNN_NAPARI_BASELINE, ERCNN_PUBLISHED_WEIGHTS or the demo baseline")
     parser.add_argument("--epochs", type=_positive)
@@ -44,6 +45,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gradients", choices=("lean", "straightforward"),
                         help="lean = one window on the gradient tape at a time (same result, far less "
                              "memory; default except for tiny); straightforward = all windows on one tape")
+    parser.add_argument("--cache-features", action=argparse.BooleanOptionalAction, default=None,
+                        help="with --freeze both: cache the frozen branches' features and train only the head "
+                             "(the quick preset's CPU shortcut; --no-cache-features turns it off)")
+    parser.add_argument("--optimizer", choices=("sgd", "adam"), help="sgd with momentum (paper) or adam (quick)")
+    parser.add_argument("--select-by", choices=("val_loss", "val_f1"),
+                        help="which epoch's model is kept: lowest validation loss (paper) or best validation F1")
+    parser.add_argument("--augment", metavar="CODES",
+                        help="augmentation codes per tile and epoch, e.g. 0-7 or 0,4 (paper: 0-15, see docs)")
     parser.add_argument("--no-evaluate", action="store_true", help="skip the before/after evaluation")
     parser.add_argument("--border", type=int,
                         help="pixels ignored at each tile edge in validation metrics and evaluation (default 1)")
@@ -56,6 +65,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="start even if the memory estimate says a step will not fit")
     parser.add_argument("--progress", choices=("text", "json", "none"), default="text",
                         help="json = one event per line on stdout, for the viewer")
+
+
+def parse_codes(text: str) -> list[int]:
+    """``"0-7"``, ``"0,4"`` or ``"0-3,8"`` -> a sorted list of augmentation codes."""
+    from ercnn_napari.core.errors import ErcnnError
+
+    codes: set[int] = set()
+    try:
+        for part in (p.strip() for p in text.split(",") if p.strip()):
+            low, _, high = part.partition("-")
+            codes.update(range(int(low), int(high or low) + 1))
+    except ValueError:
+        raise ErcnnError(f"--augment takes codes like 0-7 or 0,4; got {text!r}") from None
+    return sorted(codes)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
         "remainder": args.remainder, "seed": args.seed, "eval_windows": args.eval_windows, "border": args.border,
         "lean_gradients": None if args.gradients is None else args.gradients == "lean",
         "evaluate": False if args.no_evaluate else None,
+        "cache_features": args.cache_features, "optimizer": args.optimizer, "select_by": args.select_by,
+        "augment_codes": None if args.augment is None else parse_codes(args.augment),
     }
     config = resolve_config(args.preset, overrides)
     if args.baseline is not None:

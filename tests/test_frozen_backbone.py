@@ -1,0 +1,185 @@
+"""The quick preset's shortcut: head training on cached features of the frozen branches.
+
+What must hold for it to be the same network trained the same way, only cheaper: the backbone
+and head compose to the full model exactly; the head shares the model's variables (training it
+trains the model that is saved); the cache holds exactly the backbone's inference-mode output;
+the feature-map augmentation moves features and label together; the run selects, checkpoints,
+resumes and evaluates like any other run.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+
+from ercnn_napari.core.errors import ErcnnError  # noqa: E402
+from ercnn_napari.core.messages import Finished, Progress, Step, parse_message  # noqa: E402
+from ercnn_napari.ml.frozen_backbone import FeatureCache, check_codes, feature_augment, split_model  # noqa: E402
+from ercnn_napari.ml.model import ModelConfig, build_model  # noqa: E402
+from ercnn_napari.ml.presets import preset_config, resolve_config  # noqa: E402
+from ercnn_napari.ml.train import is_better  # noqa: E402
+
+from test_train_cli import TIMEOUT, _env, cli, events, model_weights  # noqa: E402
+
+CACHED_ARGS = ["--preset", "tiny", "--epochs", "2", "--steps-per-epoch", "3", "--freeze", "both",
+               "--cache-features", "--optimizer", "adam", "--learning-rate", "0.01", "--select-by", "val_f1",
+               "--augment", "0-7", "--seed", "5"]
+
+
+@pytest.fixture(scope="module")
+def tiny_model() -> object:
+    import keras
+
+    keras.utils.set_random_seed(3)
+    return build_model(ModelConfig.tiny(), seed=3)
+
+
+def _windows(seed: int, count: int = 3) -> np.ndarray:
+    config = ModelConfig.tiny()
+    rng = np.random.default_rng(seed)
+    return rng.uniform(0.0, 0.3, (count, config.time_steps, 32, 32, 17)).astype(np.float32)
+
+
+def test_backbone_then_head_is_the_model(tiny_model: object) -> None:
+    backbone, head = split_model(tiny_model)
+    x = _windows(0)
+    whole = np.asarray(tiny_model(x, training=False))
+    composed = np.asarray(head(backbone(x, training=False), training=False))
+    np.testing.assert_allclose(composed, whole, rtol=0, atol=1e-6)
+    model_ids = {id(v) for v in tiny_model.trainable_variables}
+    assert head.trainable_variables and all(id(v) in model_ids for v in head.trainable_variables)
+
+
+def test_training_the_head_changes_the_saved_model(tiny_model: object) -> None:
+    import keras
+
+    model = build_model(ModelConfig.tiny(), seed=4)
+    model.set_weights(tiny_model.get_weights())
+    _, head = split_model(model)
+    x = _windows(1)
+    before = np.asarray(model(x, training=False))
+    features = tf.random.uniform((2, 32, 32, int(head.input.shape[-1])))
+    optimizer = keras.optimizers.Adam(0.05)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(head(features, training=True))
+    optimizer.apply_gradients(zip(tape.gradient(loss, head.trainable_variables), head.trainable_variables))
+    assert np.abs(np.asarray(model(x, training=False)) - before).max() > 1e-4
+
+
+def test_cache_holds_the_backbone_output_and_computes_each_window_once(tiny_model: object) -> None:
+    backbone, _ = split_model(tiny_model)
+    data = {(0, 0): _windows(2, 4), (0, 1): _windows(3, 4)}
+    loads: list[tuple] = []
+
+    def load(tile: tuple, windows: list[int]) -> np.ndarray:
+        loads.append((tile, tuple(windows)))
+        return data[tile][list(windows)]
+
+    cache = FeatureCache(backbone, load, batch_size=3)
+    assert cache.fill({(0, 0): [0, 1, 2, 3], (0, 1): [1, 3]})
+    assert loads == [((0, 0), (0, 1, 2)), ((0, 0), (3,)), ((0, 1), (1, 3))]
+    expected = np.asarray(backbone(data[(0, 0)][[3, 1]], training=False))
+    np.testing.assert_allclose(cache.features((0, 0), [3, 1]), expected, rtol=0, atol=1e-6)
+    assert cache.fill({(0, 0): [0, 3], (0, 1): [3]}) and len(loads) == 3  # nothing recomputed
+    assert len(cache) == 6 and cache.nbytes == 6 * expected[0].nbytes
+    stopped = FeatureCache(backbone, load, batch_size=3)
+    assert not stopped.fill({(0, 0): [0], (0, 1): [1]}, on_tile=lambda done, total, tile: False)
+    assert len(stopped) == 1
+
+
+def test_feature_augmentation_moves_features_and_label_together() -> None:
+    rng = np.random.default_rng(0)
+    label = (rng.uniform(size=(32, 32)) > 0.8).astype(np.float32)
+    features = np.repeat(label[None, :, :, None], 3, axis=-1) * np.arange(1, 4, dtype=np.float32)
+    features = np.repeat(features, 2, axis=0)  # [K=2, H, W, C]
+    for code in range(8):
+        moved, moved_label = (np.asarray(t) for t in feature_augment(features, label, code))
+        np.testing.assert_array_equal(moved[1, :, :, 2], 3 * moved_label)
+        assert moved_label.sum() == label.sum()
+    with pytest.raises(ValueError, match="frozen columns"):
+        check_codes([0, 9])
+
+
+def test_configuration_rules() -> None:
+    quick = preset_config("quick")
+    assert quick.cache_features and quick.freeze == "both" and quick.optimizer == "adam"
+    assert quick.select_by == "val_f1" and max(quick.augment_codes) < 8 and quick.windows_per_sample == 10
+    paper = preset_config("paper")
+    assert not paper.cache_features and (paper.optimizer, paper.select_by) == ("sgd", "val_loss")
+    with pytest.raises(ErcnnError, match="freeze both"):
+        resolve_config("paper", {"cache_features": True})
+    with pytest.raises(ErcnnError, match="codes 0-7"):
+        resolve_config("quick", {"augment_codes": [0, 12]})
+
+
+def test_selection_rules() -> None:
+    state = {"best_val_loss": 0.40, "best_val_f1": 0.20}
+    assert is_better("val_loss", 0.39, {"f1": 0.0}, state)
+    assert not is_better("val_loss", 0.41, {"f1": 0.9}, state)
+    assert is_better("val_f1", 0.45, {"f1": 0.25}, state)
+    assert not is_better("val_f1", 0.30, {"f1": 0.10}, state)
+    assert is_better("val_f1", 0.39, {"f1": 0.20}, state)      # tie on F1: lower loss wins
+    assert not is_better("val_f1", 0.41, {"f1": 0.20}, state)
+    assert is_better("val_f1", 0.5, {"f1": 0.1}, {"best_val_loss": 0.4, "best_val_f1": float("nan")})
+    assert is_better("val_f1", 0.5, {}, {"best_val_loss": None})  # first epoch
+
+
+@pytest.fixture(scope="module")
+def cached_run(sample_project: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list]:
+    run_dir = tmp_path_factory.mktemp("cached") / "run"
+    result = cli("train", str(sample_project), "--split", "V1", *CACHED_ARGS, "--out", str(run_dir),
+                 "--progress", "json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run_dir, events(result.stdout)
+
+
+def test_cached_run_trains_the_head_only_and_reports(cached_run: tuple[Path, list]) -> None:
+    run_dir, messages = cached_run
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["train"]["cache_features"] and set(config["frozen_layers"]) >= {"sar_convlstm", "opt_convlstm"}
+    cached = [m for m in messages if isinstance(m, Progress) and m.desc.startswith("cached ")]
+    assert len(cached) == 1 and "window features" in cached[0].desc
+    assert sum(isinstance(m, Step) for m in messages) == 6
+    baseline, final = model_weights(run_dir / "checkpoints/baseline.ercnn.h5"), model_weights(run_dir / "model.ercnn.h5")
+    changed = {name.split("/")[0] for name in baseline if not np.array_equal(baseline[name], final[name])}
+    assert changed and all(name.startswith("head_") for name in changed), changed
+    evaluation = json.loads((run_dir / "evaluation.json").read_text())
+    assert set(evaluation["sets"]) >= {"val"} and evaluation["sets"]["val"]["after"]["complete"]
+
+
+def test_cached_run_resumes_to_the_same_result(cached_run: tuple[Path, list], sample_project: Path,
+                                               tmp_path: Path) -> None:
+    full_dir, full_messages = cached_run
+    run_dir = tmp_path / "interrupted"
+    command = [sys.executable, "-m", "ercnn_napari", "train", str(sample_project), "--split", "V1",
+               *CACHED_ARGS, "--out", str(run_dir), "--progress", "json"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=_env())
+    first = []
+    try:
+        for line in process.stdout:
+            first.append(parse_message(line))
+            if isinstance(first[-1], Step) and first[-1].epoch == 1 and first[-1].step == 2:
+                process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=TIMEOUT) == 0
+    finally:
+        process.kill()
+    assert isinstance(first[-1], Finished) and first[-1].status == "cancelled"
+    resumed = cli("train", "--resume", str(run_dir), "--progress", "json")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    second = events(resumed.stdout)
+
+    def losses(messages: list) -> list[float]:
+        return [m.loss for m in messages if isinstance(m, Step)]
+
+    assert losses(first) + losses(second) == pytest.approx(losses(full_messages), rel=1e-5, abs=1e-6)
+    full, interrupted = model_weights(full_dir / "model.ercnn.h5"), model_weights(run_dir / "model.ercnn.h5")
+    for name in full:
+        np.testing.assert_allclose(interrupted[name], full[name], rtol=1e-5, atol=1e-6, err_msg=name)
