@@ -20,14 +20,14 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
+from test_train_cli import TIMEOUT, _env, cli, events, model_weights  # noqa: E402
+
 from ercnn_napari.core.errors import ErcnnError  # noqa: E402
 from ercnn_napari.core.messages import Finished, Progress, Step, parse_message  # noqa: E402
 from ercnn_napari.ml.frozen_backbone import FeatureCache, check_codes, feature_augment, split_model  # noqa: E402
 from ercnn_napari.ml.model import ModelConfig, build_model  # noqa: E402
 from ercnn_napari.ml.presets import preset_config, resolve_config  # noqa: E402
 from ercnn_napari.ml.train import is_better  # noqa: E402
-
-from test_train_cli import TIMEOUT, _env, cli, events, model_weights  # noqa: E402
 
 CACHED_ARGS = ["--preset", "tiny", "--epochs", "2", "--steps-per-epoch", "3", "--freeze", "both",
                "--cache-features", "--optimizer", "adam", "--learning-rate", "0.01", "--select-by", "val_f1",
@@ -70,7 +70,7 @@ def test_training_the_head_changes_the_saved_model(tiny_model: object) -> None:
     optimizer = keras.optimizers.Adam(0.05)
     with tf.GradientTape() as tape:
         loss = tf.reduce_mean(head(features, training=True))
-    optimizer.apply_gradients(zip(tape.gradient(loss, head.trainable_variables), head.trainable_variables))
+    optimizer.apply_gradients(zip(tape.gradient(loss, head.trainable_variables), head.trainable_variables, strict=True))
     assert np.abs(np.asarray(model(x, training=False)) - before).max() > 1e-4
 
 

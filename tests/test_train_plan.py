@@ -40,12 +40,11 @@ def test_paper_preset_is_the_published_recipe() -> None:
     assert paper.epochs == 500 and paper.model is None and paper.threshold == 0.5
 
 
-def test_quick_preset_spreads_few_windows_over_the_period() -> None:
+def test_quick_preset_trains_the_head_on_cached_features_of_windows_spanning_the_period() -> None:
     quick = preset_config("quick")
-    assert quick.windows_per_sample == 8 and quick.lean_gradients and quick.model is None
-    low, high = quick.resolved_window_gap()
-    k = quick.windows_per_sample - 1
-    assert quick.first_window + k * high < 540 and quick.first_window + k * low > 400  # spans the period
+    assert quick.cache_features and quick.freeze == "both" and quick.model is None
+    assert quick.windows_per_sample == 10 and quick.eval_windows == 10  # the evaluation's windows
+    assert quick.select_by == "val_f1" and quick.optimizer == "adam" and set(quick.augment_codes) == set(range(8))
 
 
 def test_overrides_are_validated_and_round_trip() -> None:

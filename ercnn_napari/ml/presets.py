@@ -11,9 +11,9 @@ Presets
            lr 0.001 x replicas with momentum 0.8, batch 8 per replica, validation repeated 3x,
            500 epochs, nothing frozen, best validation loss kept.
 ``quick``  a CPU run of a few minutes: both input branches frozen and their features cached
-           (ml.frozen_backbone), the head trained on them with Adam (lr 0.003), batch 8, the
+           (ml.frozen_backbone), the head trained on them with Adam (lr 0.001), batch 8, the
            10 evenly spaced windows of each tile, rotations/flips of the cached maps (codes
-           0-7), 30 epochs, the epoch with the best validation F1 kept. Why not the full
+           0-7), 20 epochs, the epoch with the best validation F1 kept. Why not the full
            network: on two CPU cores a full step costs ~1 s per window, and 24-48 such steps
            (the old quick preset) left the sample AoI's validation F1 where it was.
 ``tiny``   the tiny test network built from scratch, 2 windows, 1 epoch of 2 steps: a smoke
@@ -176,8 +176,8 @@ def preset_config(name: str) -> TrainConfig:
         return TrainConfig(preset="paper")
     if name == "quick":
         return TrainConfig(
-            preset="quick", epochs=30, batch_size=8, windows_per_sample=10, freeze="both",
-            cache_features=True, optimizer="adam", learning_rate=0.003, lean_gradients=False,
+            preset="quick", epochs=20, batch_size=8, windows_per_sample=10, freeze="both",
+            cache_features=True, optimizer="adam", learning_rate=0.001, lean_gradients=False,
             augment_codes=tuple(range(8)), val_augment_codes=(0,), val_repeats=1, eval_windows=10,
             select_by="val_f1",
         )
