@@ -6,6 +6,9 @@ made by our own code with the authors' pre-training idea (Zitzlsberger et al. 20
 6-month window derived from the signals themselves, SAR change x change of an optical built-up
 index between the PREVIOUS and the NEXT window, clipped to [0, 1].
 
+The loss is the Tanimoto coefficient with complement pooled over the batch, as in the authors'
+pre-training (the transfer step computes it per sample).
+
 It is trained on a different synthetic area than the sample AoI (another seed and location of
 the sample generator), so fine-tuning on the sample is a real transfer. It is a demonstration
 model: minutes of CPU training, not the authors' 500 epochs on Rotterdam and Limassol.
@@ -88,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     import tensorflow as tf
 
     from ercnn_napari.core.project import Project
-    from ercnn_napari.ml.loss import tanimoto_complement_loss
+    from ercnn_napari.ml.loss import tanimoto_complement_pooled
     from ercnn_napari.ml.model import ModelConfig, build_model
     from ercnn_napari.ml.observations import open_observations
     from ercnn_napari.ml.weights import save_model
@@ -124,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     @tf.function(reduce_retracing=True)
     def train_step(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
         with tf.GradientTape() as tape:
-            loss = tanimoto_complement_loss(y, model(x, training=True))
+            loss = tanimoto_complement_pooled(y, model(x, training=True))
         variables = model.trainable_variables
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
         return loss
@@ -149,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         "kind": "demo_baseline", "script": "scripts/make_demo_baseline.py",
         "pretraining_area": {"seed": AREA_SEED, "origin": AREA_ORIGIN, "tiles": [f"{y}:{x}" for y, x in tiles]},
         "labels": "clip(SAR dB change / 3 x |built-up index change| x 10, 0, 1), previous vs next window",
+        "loss": "Tanimoto with complement pooled over the batch (the authors' pre-training loss)",
         "steps": step, "batch_size": args.batch_size, "optimizer": f"Adam lr {args.learning_rate}",
         "final_loss": float(np.mean(losses[-10:])) if losses else None, "windows": len(windows),
         "training_minutes": round((time.time() - training_started) / 60.0, 1),

@@ -7,7 +7,11 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from ercnn_napari.ml.loss import tanimoto_complement_loss, tanimoto_complement_per_sample  # noqa: E402
+from ercnn_napari.ml.loss import (  # noqa: E402
+    tanimoto_complement_loss,
+    tanimoto_complement_per_sample,
+    tanimoto_complement_pooled,
+)
 
 S = 1e-4
 
@@ -73,3 +77,20 @@ def test_gradient_is_finite_and_zero_on_border() -> None:
 def test_wrong_rank_is_refused() -> None:
     with pytest.raises(ValueError, match=r"\[B, H, W\]"):
         tanimoto_complement_loss(np.zeros((4, 4)), np.zeros((4, 4)))
+
+
+def test_pooled_loss_is_one_map_over_the_batch() -> None:
+    rng = np.random.default_rng(5)
+    pred = rng.uniform(size=(3, 32, 32)).astype(np.float32)
+    label = (rng.uniform(size=(3, 32, 32)) > 0.9).astype(np.float32)
+    label[1] = 0.0  # a sample without change: pooled, it does not dominate the loss
+    p, t = pred[:, 1:-1, 1:-1].astype(np.float64), label[:, 1:-1, 1:-1].astype(np.float64)
+
+    def tanimoto(a: np.ndarray, b: np.ndarray) -> float:
+        both = (a * b).sum()
+        return (both + 1e-4) / ((a * a).sum() + (b * b).sum() - both + 1e-4)
+
+    expected = 1 - 0.5 * (tanimoto(p, t) + tanimoto(1 - p, 1 - t))
+    assert float(tanimoto_complement_pooled(label, pred)) == pytest.approx(expected, rel=1e-5)
+    single = float(tanimoto_complement_pooled(label[:1], pred[:1]))
+    assert single == pytest.approx(float(tanimoto_complement_loss(label[:1], pred[:1])), rel=1e-6)

@@ -49,3 +49,23 @@ def tanimoto_complement_loss(
 ) -> tf.Tensor:
     """Scalar loss: the per-sample Tanimoto-with-complement loss averaged over the batch."""
     return tf.reduce_mean(tanimoto_complement_per_sample(y_true, y_pred, border=border, smooth=smooth))
+
+
+def tanimoto_complement_pooled(y_true: tf.Tensor, y_pred: tf.Tensor, border: int = BORDER,
+                               smooth: float = SMOOTH) -> tf.Tensor:
+    """The same loss with the sums pooled over the whole batch: the authors' PRE-training loss.
+
+    Pre-training (Zitzlsberger et al. 2021, ``Sentinel1_2/train/train.py``) reduced over the batch
+    as one map. With per-window synthetic labels, most windows hold no change; per sample, such a
+    window's coefficient only rises when every pixel is ~0, while pooled it weighs by pixels.
+    """
+    y_pred = tf.convert_to_tensor(y_pred)
+    y_true = tf.cast(tf.convert_to_tensor(y_true), y_pred.dtype)
+    if border:
+        y_true = y_true[:, border:-border, border:-border]
+        y_pred = y_pred[:, border:-border, border:-border]
+    flat_pred = tf.reshape(y_pred, [1, -1, 1])
+    flat_true = tf.reshape(y_true, [1, -1, 1])
+    coefficient = _tanimoto(flat_pred, flat_true, smooth)
+    complement = _tanimoto(1.0 - flat_pred, 1.0 - flat_true, smooth)
+    return 1.0 - 0.5 * (coefficient[0] + complement[0])
