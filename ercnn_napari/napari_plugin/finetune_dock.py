@@ -37,6 +37,8 @@ from ercnn_napari.napari_plugin.run_results import ResultsTable, read_evaluation
 from ercnn_napari.napari_plugin.worker_process import WorkerProcess, WorkerResult
 
 PRESETS = ("quick", "paper")
+#: where a cancelled run keeps its loop state (the trainer's run folder layout, ml.run_folder)
+RESUME_STATE = Path("checkpoints", "resume", "state.json")
 #: Set to 1 to offer the "tiny" preset (a smoke test of the whole loop in seconds).
 DEV_ENV = "ERCNN_NAPARI_DEV"
 
@@ -81,6 +83,10 @@ class FinetuneDock(QWidget):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self.cancel)
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.setToolTip("continue the cancelled run from its last checkpoint")
+        self.resume_button.setEnabled(False)
+        self.resume_button.clicked.connect(self.resume)
         self.state_label = QLabel("idle")
         self.state_label.setWordWrap(True)
         self.preflight_label = QLabel("")
@@ -105,6 +111,7 @@ class FinetuneDock(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.start_button, 1)
         buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.resume_button)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addLayout(buttons)
@@ -190,16 +197,28 @@ class FinetuneDock(QWidget):
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         self.run_dir = Path(project.root) / "runs" / f"{stamp}_{self.split.currentText()}_{self.preset.currentText()}"
         self.loss_plot.clear()
-        self.results.show_rows([])
-        self.predict_button.setEnabled(False)
         self.preflight_label.setText("")
         self.run_label.setText(f"run folder: {self.run_dir}")
+        self._launch(self.train_args(self.run_dir), "starting the trainer…")
+
+    def resume(self) -> None:
+        """Continue the cancelled run from its last checkpoint; the loss curve goes on where it stopped."""
+        if self.running or self.run_dir is None or not (self.run_dir / RESUME_STATE).is_file():
+            return
+        args = ["train", "--resume", str(self.run_dir), "--progress", "json",
+                "--gpus", str(self.device.currentData() or "none")]
+        self._launch(args, f"resuming {self.run_dir.name}…")
+
+    def _launch(self, args: list[str], state: str) -> None:
+        self.results.show_rows([])
+        self.predict_button.setEnabled(False)
+        self.resume_button.setEnabled(False)
         self.result = None
-        self.worker = WorkerProcess(self.train_args(self.run_dir), self)
+        self.worker = WorkerProcess(args, self)
         self.worker.message.connect(self._on_message)
         self.worker.done.connect(self._on_done)
         self.worker.start()
-        self.state_label.setText("starting the trainer…")
+        self.state_label.setText(state)
         self.start_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
 
@@ -211,6 +230,9 @@ class FinetuneDock(QWidget):
     def _on_message(self, msg: Message) -> None:
         if isinstance(msg, Started):
             self.progress.open(msg.total or None)
+            resumed_at = (msg.config or {}).get("resumed_at")
+            if resumed_at and msg.steps_per_epoch:  # a resumed run: the bar starts where it stopped
+                self.progress.set_done((resumed_at["epoch"] - 1) * msg.steps_per_epoch + resumed_at["step"] - 1)
         elif isinstance(msg, Preflight):
             self.preflight_label.setText(
                 f"memory estimate {msg.estimated_peak_bytes / 2**30:.2f} GiB of "
@@ -233,7 +255,10 @@ class FinetuneDock(QWidget):
             show_error(f"fine-tune failed: {result.error_message}")
             return
         if result.status == "cancelled":
-            self.state_label.setText(f"cancelled; partial run kept in {self.run_dir}")
+            resumable = self.run_dir is not None and (self.run_dir / RESUME_STATE).is_file()
+            self.resume_button.setEnabled(resumable)
+            self.state_label.setText(f"cancelled; partial run kept in {self.run_dir}"
+                                     + (" (Resume continues it)" if resumable else ""))
             show_info("fine-tune cancelled")
             return
         self.state_label.setText(f"finished: {self.run_dir}")

@@ -86,6 +86,30 @@ def test_cancel_stops_the_trainer(docks, qtbot):
     assert finetune.start_button.isEnabled()
 
 
+def test_resume_continues_a_cancelled_run_to_the_end(docks, qtbot, monkeypatch):
+    _viewer, _label, finetune, _review = docks
+    monkeypatch.setattr(finetune, "train_args", lambda run_dir: FinetuneDock.train_args(finetune, run_dir)
+                        + ["--epochs", "2", "--steps-per-epoch", "2"])
+    assert not finetune.resume_button.isEnabled()
+    finetune.start()
+    worker = finetune.worker
+    qtbot.waitUntil(lambda: any(isinstance(m, Step) for m in worker.messages), timeout=RUN_TIMEOUT_MS)
+    finetune.cancel()
+    qtbot.waitUntil(lambda: finetune.result is not None, timeout=60_000)
+    assert finetune.result.status == "cancelled"
+    assert finetune.resume_button.isEnabled() and "Resume" in finetune.state_label.text()
+    done_before = len(finetune.loss_plot.train_x)
+    assert done_before >= 1
+    finetune.resume()
+    assert finetune.running and not finetune.resume_button.isEnabled()
+    qtbot.waitUntil(lambda: finetune.result is not None, timeout=RUN_TIMEOUT_MS)
+    assert finetune.result.status == "completed", finetune.result.error_message
+    started = [m for m in finetune.worker.messages if isinstance(m, Started)]
+    assert started and started[0].config["resumed_at"] is not None
+    assert len(finetune.loss_plot.train_x) == 4  # the curve went on: 2 epochs x 2 steps in all
+    assert (finetune.run_dir / "model.ercnn.h5").is_file() and not finetune.resume_button.isEnabled()
+
+
 def test_trainer_error_is_one_sentence(docks, qtbot, monkeypatch):
     _viewer, _label, finetune, _review = docks
     shown = []
