@@ -123,6 +123,16 @@ def _show_run(finetune: object, run_dir: Path) -> None:
             if message is not None:
                 finetune.loss_plot.add_message(message)
     finetune.run_dir = run_dir
+    config = run_dir / "config.json"
+    if config.is_file():  # show the choices the run was made with, not the dock's defaults
+        import json
+
+        train = json.loads(config.read_text(encoding="utf-8")).get("train", {})
+        if train.get("baseline"):
+            finetune.baseline.setCurrentText(str(train["baseline"]))
+        for combo, key in ((finetune.split, "split"), (finetune.preset, "preset")):
+            if train.get(key) and combo.findText(train[key]) >= 0:
+                combo.setCurrentText(train[key])
     finetune.run_label.setText(f"run folder: {run_dir}")
     finetune.state_label.setText(f"finished: {run_dir.name}")
     finetune.predict_button.setEnabled(True)
