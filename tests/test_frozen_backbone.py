@@ -10,8 +10,6 @@ resumes and evaluates like any other run.
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -20,11 +18,11 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from test_train_cli import TIMEOUT, _env, cli, events, model_weights  # noqa: E402
+from test_train_cli import cli, events, model_weights, resume_run, run_until_cancelled, step_losses  # noqa: E402
 
 from ercnn_napari.core.errors import ErcnnError  # noqa: E402
-from ercnn_napari.core.messages import Finished, Progress, Step, parse_message  # noqa: E402
-from ercnn_napari.ml.frozen_backbone import FeatureCache, check_codes, feature_augment, split_model  # noqa: E402
+from ercnn_napari.core.messages import Progress, Step  # noqa: E402
+from ercnn_napari.ml.frozen_backbone import FeatureCache, feature_augment, split_model  # noqa: E402
 from ercnn_napari.ml.model import ModelConfig, build_model  # noqa: E402
 from ercnn_napari.ml.presets import preset_config, resolve_config  # noqa: E402
 from ercnn_napari.ml.train import is_better  # noqa: E402
@@ -104,8 +102,8 @@ def test_feature_augmentation_moves_features_and_label_together() -> None:
         moved, moved_label = (np.asarray(t) for t in feature_augment(features, label, code))
         np.testing.assert_array_equal(moved[1, :, :, 2], 3 * moved_label)
         assert moved_label.sum() == label.sum()
-    with pytest.raises(ValueError, match="frozen columns"):
-        check_codes([0, 9])
+    with pytest.raises(ErcnnError, match="no frozen columns"):  # codes 8-15 are refused for features
+        resolve_config("quick", {"augment_codes": [0, 9]})
 
 
 def test_configuration_rules() -> None:
@@ -161,25 +159,9 @@ def test_cached_run_resumes_to_the_same_result(cached_run: tuple[Path, list], sa
     run_dir = tmp_path / "interrupted"
     command = [sys.executable, "-m", "ercnn_napari", "train", str(sample_project), "--split", "V1",
                *CACHED_ARGS, "--out", str(run_dir), "--progress", "json"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=_env())
-    first = []
-    try:
-        for line in process.stdout:
-            first.append(parse_message(line))
-            if isinstance(first[-1], Step) and first[-1].epoch == 1 and first[-1].step == 2:
-                process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=TIMEOUT) == 0
-    finally:
-        process.kill()
-    assert isinstance(first[-1], Finished) and first[-1].status == "cancelled"
-    resumed = cli("train", "--resume", str(run_dir), "--progress", "json")
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    second = events(resumed.stdout)
-
-    def losses(messages: list) -> list[float]:
-        return [m.loss for m in messages if isinstance(m, Step)]
-
-    assert losses(first) + losses(second) == pytest.approx(losses(full_messages), rel=1e-5, abs=1e-6)
+    first = run_until_cancelled(command, lambda m: isinstance(m, Step) and m.epoch == 1 and m.step == 2)
+    second = resume_run(run_dir)
+    assert step_losses(first) + step_losses(second) == pytest.approx(step_losses(full_messages), rel=1e-5, abs=1e-6)
     full, interrupted = model_weights(full_dir / "model.ercnn.h5"), model_weights(run_dir / "model.ercnn.h5")
     for name in full:
         np.testing.assert_allclose(interrupted[name], full[name], rtol=1e-5, atol=1e-6, err_msg=name)

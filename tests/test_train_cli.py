@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -132,35 +133,48 @@ def test_final_model_loads_and_is_the_best(full_run: tuple[Path, list]) -> None:
     assert any(not np.array_equal(final[k], baseline[k]) for k in final), "training changed nothing"
 
 
+def run_until_cancelled(command: list[str], stop_at: Callable[[object], bool]) -> list:
+    """Run a trainer command, SIGTERM it at the first message ``stop_at`` accepts; it must end cancelled."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=_env())
+    messages = []
+    try:
+        for line in process.stdout:
+            messages.append(parse_message(line))
+            if stop_at(messages[-1]):
+                process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=TIMEOUT) == 0
+    finally:
+        process.kill()
+    assert isinstance(messages[-1], Finished) and messages[-1].status == "cancelled"
+    return messages
+
+
+def resume_run(run_dir: Path) -> list:
+    """``train --resume`` a cancelled run to completion; its events."""
+    resumed = cli("train", "--resume", str(run_dir), "--progress", "json")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    messages = events(resumed.stdout)
+    assert messages[-1].status == "completed"
+    return messages
+
+
+def step_losses(messages: list) -> list[float]:
+    return [m.loss for m in messages if isinstance(m, Step)]
+
+
 def test_sigterm_then_resume_matches_uninterrupted(full_run: tuple[Path, list], train_project: Path,
                                                    tmp_path: Path) -> None:
     full_dir, full_messages = full_run
     run_dir = tmp_path / "interrupted"
     command = [sys.executable, "-m", "ercnn_napari", "train", str(train_project), "--split", "V1", *RUN_ARGS,
                "--out", str(run_dir), "--progress", "json"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=_env())
-    first_part = []
-    try:
-        for line in process.stdout:
-            first_part.append(parse_message(line))
-            if isinstance(first_part[-1], Step):
-                process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=TIMEOUT) == 0
-    finally:
-        process.kill()
-    assert isinstance(first_part[-1], Finished) and first_part[-1].status == "cancelled"
+    first_part = run_until_cancelled(command, lambda message: isinstance(message, Step))
     state = json.loads((run_dir / "checkpoints/resume/state.json").read_text())
     assert (state["epoch"], state["step"]) < (2, 0) and not (run_dir / "model.ercnn.h5").exists()
 
-    resumed = cli("train", "--resume", str(run_dir), "--progress", "json")
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    second_part = events(resumed.stdout)
-    assert second_part[-1].status == "completed"
-
-    def losses(messages: list) -> list[float]:
-        return [m.loss for m in messages if isinstance(m, Step)]
-
-    assert losses(first_part) + losses(second_part) == pytest.approx(losses(full_messages), rel=1e-6, abs=1e-7)
+    second_part = resume_run(run_dir)
+    assert step_losses(first_part) + step_losses(second_part) == pytest.approx(
+        step_losses(full_messages), rel=1e-6, abs=1e-7)
     full, interrupted = model_weights(full_dir / "model.ercnn.h5"), model_weights(run_dir / "model.ercnn.h5")
     for name in full:
         np.testing.assert_allclose(interrupted[name], full[name], rtol=1e-6, atol=1e-7, err_msg=name)

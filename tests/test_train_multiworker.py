@@ -40,8 +40,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_train_cli import events, model_weights
 
-from ercnn_napari.core.messages import Finished, Started, Step, Unknown, parse_message
+from ercnn_napari.core.messages import Finished, Started, Step, parse_message
 
 TIMEOUT = 180
 RUN_ARGS = ["--split", "V1", "--preset", "tiny", "--gpus", "none", "--progress", "json", "--seed", "7"]
@@ -121,22 +122,6 @@ def finish(processes: list[subprocess.Popen], tmp: Path, deadline: float) -> lis
                 process.kill()
     return [(p.returncode, out, (tmp / f"worker{i}.stderr").read_text())
             for i, (p, out) in enumerate(zip(processes, outputs, strict=True))]
-
-
-def events(stdout: str) -> list:
-    parsed = [parse_message(line) for line in stdout.splitlines() if line.strip()]
-    assert all(m is not None and not isinstance(m, Unknown) for m in parsed), stdout
-    return parsed
-
-
-def model_weights(path: Path) -> dict[str, np.ndarray]:
-    import h5py
-
-    weights: dict[str, np.ndarray] = {}
-    with h5py.File(path, "r") as handle:
-        handle.visititems(lambda name, obj: weights.__setitem__(name, obj[()])
-                          if isinstance(obj, h5py.Dataset) else None)
-    return weights
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ What differs from the recipe (stated in the run's configuration):
 - augmentation rotates and flips the cached feature maps (codes 0-7), not the observations:
   the backbone's 3x3 kernels are not rotation-equivariant, so this is an approximation of the
   recipe's input augmentation that costs nothing; the frozen-column codes (8-15) have no
-  meaning for feature maps and are refused.
+  meaning for feature maps and are refused (ml.presets.TrainConfig.validate).
 
 Everything else (checkpoints, resume, cancellation, validation, evaluation with the whole
 model) is the ordinary training loop's.
@@ -38,8 +38,6 @@ from ercnn_napari.core.tiles import TileId
 #: the layer whose output is cached, and the layers trained on it, in order
 BACKBONE_OUTPUT = "concat"
 HEAD_LAYERS = ("head_conv_1", "head_conv_2", "head_out")
-#: augmentation codes that are meaningful on feature maps (rotations and flips)
-FEATURE_AUGMENT_CODES = tuple(range(8))
 
 
 def split_model(model: keras.Model) -> tuple[keras.Model, keras.Model]:
@@ -52,13 +50,6 @@ def split_model(model: keras.Model) -> tuple[keras.Model, keras.Model]:
         x = model.get_layer(name)(x)
     head = keras.Model(features, keras.ops.squeeze(x, axis=-1), name="ercnn_head")
     return backbone, head
-
-
-def even_windows(n_windows: int, count: int) -> np.ndarray:
-    """``count`` evenly spaced window indices, first and last included (what evaluation uses)."""
-    from ercnn_napari.ml.evaluate import evenly_spaced
-
-    return evenly_spaced(n_windows, count)
 
 
 class FeatureCache:
@@ -111,11 +102,3 @@ def feature_augment(features: Any, label: Any, code: Any) -> tuple[Any, Any]:
     from ercnn_napari.ml.augment import augment
 
     return augment(features, label, code)
-
-
-def check_codes(codes: Sequence[int]) -> None:
-    """Refuse the frozen-column codes, which only make sense on observations."""
-    bad = sorted(set(int(c) for c in codes) - set(FEATURE_AUGMENT_CODES))
-    if bad:
-        raise ValueError(f"augmentation codes {bad} (frozen columns) cannot be applied to cached features; "
-                         f"use codes 0-7")

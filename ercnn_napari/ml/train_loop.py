@@ -33,8 +33,8 @@ from ercnn_napari.ml.distribute import (
     scaled_learning_rate,
     worker_weight_spread,
 )
-from ercnn_napari.ml.evaluate import compare, evaluate_tiles
-from ercnn_napari.ml.frozen_backbone import FeatureCache, even_windows, feature_augment, split_model
+from ercnn_napari.ml.evaluate import compare, evaluate_tiles, evenly_spaced
+from ercnn_napari.ml.frozen_backbone import FeatureCache, feature_augment, split_model
 from ercnn_napari.ml.model import ModelConfig, random_state_variables
 from ercnn_napari.ml.run_folder import strict_json
 from ercnn_napari.ml.train_setup import apply_freeze, build_start_model, preflight, refuse_if_too_big
@@ -110,8 +110,9 @@ class TrainingLoop:
             self.scratch = Path(tempfile.mkdtemp(prefix=f"ercnn-worker{self.layout.worker_index}-"))
         resume_dir = run.resume_dir if self.scratch is None else self.scratch
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(resume_dir), max_to_keep=2)
+        # cached features need each tile's series once, to fill the cache: not held for the whole run
         self.reader = WindowReader(self.source, self.inputs.train_tiles + self.inputs.val_tiles,
-                                   self.model_config.time_steps)
+                                   self.model_config.time_steps, preload=not cfg.cache_features)
         if self.resuming:
             self._restore()
         elif self.layout.is_chief:
@@ -126,7 +127,7 @@ class TrainingLoop:
 
     def _choose_windows(self, n_windows: int, rng: np.random.Generator) -> np.ndarray:
         if self.config.cache_features:  # a fixed set per tile, so that its features can be cached
-            return even_windows(n_windows, self.config.windows_per_sample)
+            return evenly_spaced(n_windows, self.config.windows_per_sample)
         return select_window_indices(n_windows, rng, self.selection, path=str(self.project.observations_path()))
 
     def _write_run_description(self) -> None:
@@ -162,7 +163,7 @@ class TrainingLoop:
     def _fill_cache(self) -> bool:
         """Compute the frozen backbone's features of every tile's windows; False if stopped."""
         n = self.config.windows_per_sample
-        wanted = {tile: [int(i) for i in even_windows(self.inputs.n_windows[tile], n)]
+        wanted = {tile: [int(i) for i in evenly_spaced(self.inputs.n_windows[tile], n)]
                   for tile in dict.fromkeys(self.inputs.train_tiles + self.inputs.val_tiles)}
         started = time.perf_counter()
 
