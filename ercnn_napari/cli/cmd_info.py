@@ -49,7 +49,7 @@ def summarize(project: Any) -> dict[str, Any]:
 
     grid = project.grid
     problems: list[str] = []
-    labelled, with_change = [], 0
+    labelled, with_change, unsure_tiles, unsure_pixels = [], 0, 0, 0
     for tile in project.tiles_with_labels():
         try:
             label = project.labels.read_detailed(tile)
@@ -60,6 +60,9 @@ def summarize(project: Any) -> dict[str, Any]:
             continue
         labelled.append(tile)
         with_change += int(label.array.any())
+        if label.unsure is not None:
+            unsure_tiles += 1
+            unsure_pixels += int(label.unsure.sum())
         if label.warning:
             problems.append(label.warning)
     splits: dict[str, Any] = {}
@@ -85,7 +88,8 @@ def summarize(project: Any) -> dict[str, Any]:
         "period": {"start": project.period.start, "end": project.period.end},
         "observations": {"config": project.observations_config, "tiles": len(observation_tiles)},
         "windows": windows_per_tile(project, observation_tiles),
-        "labels": {"tiles": len(labelled), "with_change": with_change},
+        "labels": {"tiles": len(labelled), "with_change": with_change,
+                   "with_unsure": unsure_tiles, "unsure_pixels": unsure_pixels},
         "reference": {
             "tiles_with_images": len(reference_tiles),
             "complete_pairs": sum(1 for t in reference_tiles if t not in incomplete),
@@ -193,7 +197,9 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"Period:       {summary['period']['start']} .. {summary['period']['end']}",
         f"Observations: {obs_text}",
         f"Windows/tile: {win_text}",
-        f"Labels:       {summary['labels']['tiles']} tile(s), {summary['labels']['with_change']} with change",
+        f"Labels:       {summary['labels']['tiles']} tile(s), {summary['labels']['with_change']} with change"
+        + (f", {summary['labels']['with_unsure']} with unsure pixels ({summary['labels']['unsure_pixels']})"
+           if summary["labels"].get("with_unsure") else ""),
         f"Reference:    {ref['complete_pairs']} complete pair(s), {len(ref['incomplete'])} incomplete",
     ]
     for tile, why in ref["incomplete"].items():

@@ -54,11 +54,7 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None,
     tmp = Path(tmp_name)
     try:
         yield tmp
-        _fsync_file(tmp)
-        if not allow_empty and tmp.stat().st_size == 0:
-            raise WriteVerificationError(28, "the written file is empty (is the disk full?)", str(target))
-        if verify is not None:
-            verify(tmp)
+        check_written(tmp, target, verify, allow_empty)
         _copy_mode(target, tmp)
         os.replace(tmp, target)
         _fsync_dir(target.parent)
@@ -66,6 +62,20 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None,
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+def check_written(tmp: Path, target: str | os.PathLike, verify: Callable[[Path], None] | None = None,
+                  allow_empty: bool = False) -> None:
+    """fsync, size and ``verify`` checks of a temporary file; raises an OSError naming ``target``.
+
+    :func:`atomic_path` runs it before its rename; a caller renaming several files together
+    (a label's .npy and GeoTIFF) runs it on each one first, so no rename happens unless all pass.
+    """
+    _fsync_file(tmp)
+    if not allow_empty and tmp.stat().st_size == 0:
+        raise WriteVerificationError(28, "the written file is empty (is the disk full?)", str(target))
+    if verify is not None:
+        verify(tmp)
 
 
 def atomic_write_bytes(target: str | os.PathLike, data: bytes) -> None:

@@ -36,7 +36,7 @@ from typing import NamedTuple
 import numpy as np
 from rasterio.errors import RasterioError
 
-from ercnn_napari.core.atomic import WriteVerificationError, atomic_path
+from ercnn_napari.core.atomic import WriteVerificationError, atomic_path, check_written
 from ercnn_napari.core.errors import LabelError
 from ercnn_napari.core.geo import TileGrid
 from ercnn_napari.core.label_io import (
@@ -366,19 +366,22 @@ class LabelStore:
         current = npy
         try:
             with contextlib.ExitStack() as stack:
-                tmp_npy = stack.enter_context(atomic_path(npy, verify=same_bytes(data, npy)))
+                tmp_npy = stack.enter_context(atomic_path(npy))
                 tmp_npy.write_bytes(data)
+                check_written(tmp_npy, npy, same_bytes(data, npy))  # all verified before any rename
                 if mask is not None:
                     mask_bytes = npy_bytes(mask.astype(np.uint8))
                     current = sidecar
-                    tmp_mask = stack.enter_context(atomic_path(sidecar, verify=same_bytes(mask_bytes, sidecar)))
+                    tmp_mask = stack.enter_context(atomic_path(sidecar))
                     tmp_mask.write_bytes(mask_bytes)
+                    check_written(tmp_mask, sidecar, same_bytes(mask_bytes, sidecar))
                     digests["unsure"] = hash_bytes(mask_bytes)
                 else:
                     stack.enter_context(on_success(unlink_quietly, sidecar))  # after the GeoTIFF's rename
                 current = tif
-                tmp_tif = stack.enter_context(atomic_path(tif, verify=check_tif))
+                tmp_tif = stack.enter_context(atomic_path(tif))
                 write_label_geotiff(tmp_tif, label, self.grid, tile, unsure=mask)
+                check_written(tmp_tif, tif, check_tif)
                 # leaving the stack renames: the GeoTIFF, the sidecar, the .npy
         except (OSError, RasterioError) as exc:
             named = file_named_by(exc, (npy, tif, sidecar))

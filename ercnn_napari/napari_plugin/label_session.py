@@ -1,14 +1,18 @@
 """The labels being edited in the viewer and what of them has reached disk (no Qt here).
 
-The viewer shows ONE labels layer: a mosaic of every tile of the grid. This class owns that array,
-a copy of what was last saved, and the file signatures seen at the last read or write. Saving
-writes only the tiles that differ from the saved copy, each through :class:`LabelStore` (atomic,
-both the .npy and the GeoTIFF). Before writing a tile it compares the file signature with the one
-it knows: if someone changed the file outside the viewer meanwhile, the tile is *not* overwritten
-but reported as a conflict, for the analyst to resolve (reload theirs, or keep the viewer's).
+The viewer shows ONE labels layer: a mosaic of every tile of the grid (0 no change, 1 change,
+2 unsure). This class owns that array, a copy of what was last saved, and the file signatures
+(content hashes) seen at the last read or write. Saving writes only the tiles that differ from
+the saved copy, each through :class:`LabelStore` as a compare-and-swap under the tile's file
+lock: if someone changed the file outside the viewer meanwhile (another viewer, a script), the
+tile is *not* overwritten but reported as a conflict naming the file that changed, for the
+analyst to resolve (reload theirs, or keep the viewer's). A tile that fails to save (full disk,
+read-only folder) stays dirty and is reported; the other tiles are still saved.
 
 Comparing with the saved copy, rather than tracking paint events, also catches undo/redo and any
-other edit path napari has, so "saved" on screen always means "on disk".
+other edit path napari has, so "saved" on screen always means "on disk". A tile that was
+unlabelled before the analyst's first stroke and is back to empty (undo, or everything erased)
+becomes unlabelled again, not "labelled, no change".
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from typing import Any
 import numpy as np
 
 from ercnn_napari.core.errors import ErcnnError
+from ercnn_napari.core.label_geotiff import UNSURE
+from ercnn_napari.core.labels import NO_LABEL, LabelConflictError
 from ercnn_napari.core.tiles import TileId, format_tile_id
 
 
@@ -49,6 +55,8 @@ class LabelSession:
         self.labelled: set[TileId] = set()
         self.conflicts: dict[TileId, str] = {}
         self.load_errors: dict[TileId, str] = {}
+        #: tiles unlabelled on disk before this session's strokes labelled them (undo -> unlabelled)
+        self.painted_from_unlabelled: set[TileId] = set()
         self.load_all()
 
     # -- reading -------------------------------------------------------------------------------
@@ -66,12 +74,14 @@ class LabelSession:
 
     def _load_tile(self, tile: TileId) -> None:
         rows, cols = self.grid.tile_slices(tile)
-        self.signatures[tile] = self.store.signature(tile)
         try:
-            array = self.store.read(tile)
+            with self.store.read_lock(tile):  # no half-renamed pair from another writer
+                self.signatures[tile] = self.store.signature(tile)
+                array = self.store.read_values(tile)
         except ErcnnError as exc:
             self.load_errors[tile] = str(exc)
             return
+        self.painted_from_unlabelled.discard(tile)
         self.load_errors.pop(tile, None)
         values = np.zeros((self.tile_size, self.tile_size), np.uint8) if array is None else array
         self.mosaic[rows, cols] = values
@@ -105,53 +115,77 @@ class LabelSession:
         for tile in sorted(candidates):
             if not self.grid.contains(tile):
                 continue
-            if self.store.signature(tile) != self.signatures.get(tile, _ABSENT):
+            if self.store.signature(tile) != self.signatures.get(tile, NO_LABEL):
                 changed.append(tile)
         return changed
 
+    def unsure_count(self) -> int:
+        """Pixels marked unsure in the viewer (shown in the dock; excluded from training and metrics)."""
+        return int(np.count_nonzero(self.mosaic == UNSURE))
+
     # -- saving --------------------------------------------------------------------------------
     def save(self, tiles: list[TileId] | None = None) -> SaveReport:
-        """Write the changed tiles (or ``tiles``) that nobody edited outside meanwhile."""
+        """Write the changed tiles (or ``tiles``) that nobody edited outside meanwhile; try every one."""
         report = SaveReport()
         for tile in self.changed_tiles() if tiles is None else tiles:
             if tile in self.conflicts:
                 report.conflicts.append(tile)
                 continue
-            if self.store.signature(tile) != self.signatures.get(tile, _ABSENT):
-                self.conflicts[tile] = (
-                    f"the label of tile {format_tile_id(tile)} was changed outside the viewer "
-                    f"({self.store.tif_path(tile)}); the viewer's version was not saved over it")
+            try:
+                self._save_tile(tile)
+            except LabelConflictError as exc:
+                self.conflicts[tile] = str(exc)
                 report.conflicts.append(tile)
                 continue
-            try:
-                self._write(tile, self.tile_array(tile))
-            except ErcnnError as exc:
+            except (ErcnnError, OSError) as exc:
                 report.errors[tile] = str(exc)
                 continue
             report.saved.append(tile)
         return report
 
-    def _write(self, tile: TileId, values: np.ndarray) -> None:
+    def _save_tile(self, tile: TileId) -> None:
+        values = self.tile_array(tile).copy()
+        expect = self.signatures.get(tile, NO_LABEL)
+        if tile in self.painted_from_unlabelled and not values.any():
+            # every stroke undone (or erased): back to "not looked at", as before the first stroke
+            self.signatures[tile] = self.store.delete(tile, expect=expect)
+            self._set_saved(tile, values, labelled=False)
+            return
+        if tile not in self.labelled:
+            self.painted_from_unlabelled.add(tile)
+        self._write(tile, values, expect)
+
+    def _write(self, tile: TileId, values: np.ndarray, expect: Any = None) -> None:
+        self.signatures[tile] = self.store.write(tile, values, expect=expect)
+        self._set_saved(tile, values, labelled=True)
+
+    def _set_saved(self, tile: TileId, values: np.ndarray, labelled: bool) -> None:
         rows, cols = self.grid.tile_slices(tile)
-        self.store.write(tile, values)
         self.saved[rows, cols] = values
-        self.signatures[tile] = self.store.signature(tile)
-        self.labelled.add(tile)
+        if labelled:
+            self.labelled.add(tile)
+        else:
+            self.labelled.discard(tile)
+            self.painted_from_unlabelled.discard(tile)
 
     def mark_labelled(self, tile: TileId) -> None:
         """Save the tile as it is now, even if it shows no change: "I looked, nothing changed here"."""
         if tile in self.conflicts:
             raise ErcnnError(self.conflicts[tile], self.store.tif_path(tile))
-        self._write(tile, self.tile_array(tile).copy())
+        try:
+            self._write(tile, self.tile_array(tile).copy(), self.signatures.get(tile, NO_LABEL))
+        except LabelConflictError as exc:
+            self.conflicts[tile] = str(exc)
+            raise
+        self.painted_from_unlabelled.discard(tile)  # a deliberate "labelled", undo keeps it
 
     def unlabel(self, tile: TileId) -> None:
         """Delete a tile's label files: it goes back to "not looked at" (not the same as "no change")."""
         rows, cols = self.grid.tile_slices(tile)
-        self.store.delete(tile)
+        self.signatures[tile] = self.store.delete(tile, expect=None if tile in self.conflicts else
+                                                  self.signatures.get(tile, NO_LABEL))
         self.mosaic[rows, cols] = 0
-        self.saved[rows, cols] = 0
-        self.signatures[tile] = self.store.signature(tile)
-        self.labelled.discard(tile)
+        self._set_saved(tile, self.mosaic[rows, cols].copy(), labelled=False)
         self.conflicts.pop(tile, None)
 
     # -- conflicts -----------------------------------------------------------------------------
@@ -161,9 +195,9 @@ class LabelSession:
         self._load_tile(tile)
 
     def keep_mine(self, tile: TileId) -> None:
-        """Resolve a conflict by writing the viewer's version over the outside edit."""
+        """Resolve a conflict by writing the viewer's version over the outside edit (a deliberate overwrite)."""
+        self._write(tile, self.tile_array(tile).copy(), expect=None)
         self.conflicts.pop(tile, None)
-        self._write(tile, self.tile_array(tile).copy())
 
     def refresh_unedited(self) -> list[TileId]:
         """Reload tiles changed outside that the viewer has not touched (nothing of the analyst's is lost)."""
@@ -174,19 +208,3 @@ class LabelSession:
                 self._load_tile(tile)
                 reloaded.append(tile)
         return reloaded
-
-
-class _Absent:
-    """Signature of a tile the viewer never saw on disk: equal to a signature with neither file."""
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, tuple) and all(part is None for part in other)
-
-    def __ne__(self, other: object) -> bool:
-        return not self.__eq__(other)
-
-    def __hash__(self) -> int:  # pragma: no cover - never used as a key
-        return 0
-
-
-_ABSENT = _Absent()

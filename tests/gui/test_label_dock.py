@@ -66,11 +66,20 @@ def test_stroke_reaches_disk_through_autosave(dock, small_project, qtbot):
 
 
 def test_undo_is_saved_too(dock, small_project, qtbot):
+    """Undo back to before the first stroke: the tile is unlabelled again, not "labelled, no change"."""
     _paint_square(dock.labels_layer, (0, 4), (0, 4))
     dock.flush()
     assert small_project.labels.read((0, 0)).sum() == 16
+    assert (0, 0) in dock.session.labelled
     dock.labels_layer.undo()  # emits no paint event: the poll must notice
-    qtbot.waitUntil(lambda: small_project.labels.read((0, 0)).sum() == 0, timeout=6000)
+    qtbot.waitUntil(lambda: not small_project.labels.exists((0, 0)), timeout=6000)
+    assert (0, 0) not in dock.session.labelled and not dock.session.dirty
+    # a tile that WAS labelled keeps its label file when a stroke on it is undone
+    _paint_square(dock.labels_layer, (0, 2), (32, 34))  # tile (0, 1), labelled on disk
+    dock.flush()
+    dock.labels_layer.undo()
+    qtbot.waitUntil(lambda: small_project.labels.read((0, 1)).sum() == 64, timeout=6000)
+    assert small_project.labels.exists((0, 1))
 
 
 def test_outside_edit_is_reported_not_overwritten(dock, small_project, qtbot):
