@@ -37,7 +37,8 @@ class WriteVerificationError(OSError):
 
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike, suffix: str | None = None,
-                verify: Callable[[Path], None] | None = None, allow_empty: bool = False) -> Iterator[Path]:
+                verify: Callable[[Path], None] | None = None, allow_empty: bool = False,
+                checked: bool = False) -> Iterator[Path]:
     """Yield a temporary path in the target's folder; rename it onto ``target`` on success.
 
     The temporary name keeps the target's extension (``suffix`` overrides it) because some
@@ -54,7 +55,8 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None,
     tmp = Path(tmp_name)
     try:
         yield tmp
-        check_written(tmp, target, verify, allow_empty)
+        if not checked:  # callers that ran check_written themselves say so (one fsync, not two)
+            check_written(tmp, target, verify, allow_empty)
         _copy_mode(target, tmp)
         os.replace(tmp, target)
         _fsync_dir(target.parent)

@@ -366,20 +366,20 @@ class LabelStore:
         current = npy
         try:
             with contextlib.ExitStack() as stack:
-                tmp_npy = stack.enter_context(atomic_path(npy))
+                tmp_npy = stack.enter_context(atomic_path(npy, checked=True))
                 tmp_npy.write_bytes(data)
                 check_written(tmp_npy, npy, same_bytes(data, npy))  # all verified before any rename
                 if mask is not None:
                     mask_bytes = npy_bytes(mask.astype(np.uint8))
                     current = sidecar
-                    tmp_mask = stack.enter_context(atomic_path(sidecar))
+                    tmp_mask = stack.enter_context(atomic_path(sidecar, checked=True))
                     tmp_mask.write_bytes(mask_bytes)
                     check_written(tmp_mask, sidecar, same_bytes(mask_bytes, sidecar))
                     digests["unsure"] = hash_bytes(mask_bytes)
                 else:
                     stack.enter_context(on_success(unlink_quietly, sidecar))  # after the GeoTIFF's rename
                 current = tif
-                tmp_tif = stack.enter_context(atomic_path(tif))
+                tmp_tif = stack.enter_context(atomic_path(tif, checked=True))
                 write_label_geotiff(tmp_tif, label, self.grid, tile, unsure=mask)
                 check_written(tmp_tif, tif, check_tif)
                 # leaving the stack renames: the GeoTIFF, the sidecar, the .npy
@@ -387,6 +387,19 @@ class LabelStore:
             named = file_named_by(exc, (npy, tif, sidecar))
             raise LabelError(f"label {io_error_message(exc)}", named or current) from exc
         return LabelSignature(hash_bytes(data), digests["tif"], digests["unsure"])
+
+    def heal(self, tile: TileId) -> bool:
+        """Rewrite a tile whose .npy and GeoTIFF disagree (a save interrupted between its renames).
+
+        The newer file wins, as :meth:`read_detailed` reports; returns True if a split was healed.
+        """
+        tile = self._check_tile(tile, self.tif_path(tile))
+        with self.lock(tile):
+            result = self.read_detailed(tile)
+            if result is None or result.warning is None:
+                return False
+            self._write_files(tile, result.array, result.unsure)
+        return True
 
     def delete(self, tile: TileId, expect: LabelSignature | None = None) -> LabelSignature:
         """Remove the tile's label files (it becomes unlabelled, not 'no change'); compare-and-swap with ``expect``."""

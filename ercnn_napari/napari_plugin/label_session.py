@@ -57,6 +57,8 @@ class LabelSession:
         self.load_errors: dict[TileId, str] = {}
         #: tiles unlabelled on disk before this session's strokes labelled them (undo -> unlabelled)
         self.painted_from_unlabelled: set[TileId] = set()
+        #: tiles whose .npy and GeoTIFF disagreed on loading and were rewritten to agree
+        self.healed: list[TileId] = []
         self.load_all()
 
     # -- reading -------------------------------------------------------------------------------
@@ -77,10 +79,13 @@ class LabelSession:
         try:
             with self.store.read_lock(tile):  # no half-renamed pair from another writer
                 self.signatures[tile] = self.store.signature(tile)
-                array = self.store.read_values(tile)
+                result = self.store.read_detailed(tile)
         except ErcnnError as exc:
             self.load_errors[tile] = str(exc)
             return
+        array = None if result is None else result.values
+        if result is not None and result.warning:
+            self._heal(tile)
         self.painted_from_unlabelled.discard(tile)
         self.load_errors.pop(tile, None)
         values = np.zeros((self.tile_size, self.tile_size), np.uint8) if array is None else array
@@ -90,6 +95,15 @@ class LabelSession:
             self.labelled.discard(tile)
         else:
             self.labelled.add(tile)
+
+    def _heal(self, tile: TileId) -> None:
+        """A save interrupted between its two renames left the files disagreeing: write the newer back."""
+        try:
+            if self.store.heal(tile):
+                self.signatures[tile] = self.store.signature(tile)
+                self.healed.append(tile)
+        except ErcnnError as exc:  # read-only project: the newer file is still what is shown
+            self.load_errors[tile] = f"{exc} (the label reads fine; its two files could not be made to agree)"
 
     def tile_array(self, tile: TileId) -> np.ndarray:
         rows, cols = self.grid.tile_slices(tile)
