@@ -280,15 +280,16 @@ def remount(folder: Path, mode: str) -> None:
 def fill_disk(folder: Path, leave_free: int) -> Path:
     """Fill the filesystem of ``folder`` completely, then give back ``leave_free`` bytes."""
     filler = folder / "filler.bin"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     chunk = b"\0" * 4096
-    with open(filler, "wb") as fh:
-        try:
-            while True:
-                fh.write(chunk)
-                fh.flush()
-        except OSError as exc:
-            if exc.errno != errno.ENOSPC:
-                raise
+    try:
+        while True:
+            os.write(fd, chunk)
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+    finally:
+        os.close(fd)
     size = filler.stat().st_size
     os.truncate(filler, max(0, size - leave_free))
     return filler
