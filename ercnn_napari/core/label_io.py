@@ -10,6 +10,7 @@ import contextlib
 import errno
 import hashlib
 import io
+import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,34 @@ from typing import Any
 import numpy as np
 
 from ercnn_napari.core.atomic import WriteVerificationError, is_temp_name
+from ercnn_napari.core.errors import LabelError
+
+
+def normalize_label(array: np.ndarray, tile_size: int = 32, path: str | os.PathLike | None = None) -> np.ndarray:
+    """Any numeric array of ``tile_size`` x ``tile_size`` -> uint8 0/1 (> 0 means change, as the authors' trainer reads it).
+
+    Singleton axes (``[32, 32, 1]``, ``[1, 32, 32]``) are accepted because the trainer reshapes
+    anyway; NaN or another shape is a :class:`LabelError` rather than a silently wrong label.
+    """
+    data = np.asarray(array)
+    if data.ndim > 2:
+        data = np.squeeze(data)
+    if data.shape != (tile_size, tile_size):
+        raise LabelError(f"label has shape {tuple(np.shape(array))}, expected ({tile_size}, {tile_size})", path)
+    if data.dtype.kind not in "biuf":
+        raise LabelError(f"label has non-numeric dtype {data.dtype}", path)
+    if data.dtype.kind == "f" and not np.isfinite(data).all():
+        raise LabelError("label contains NaN or infinite values", path)
+    return (data > 0).astype(np.uint8)
+
+
+def read_label_npy(path: Path, tile_size: int = 32) -> np.ndarray:
+    """Read one ``.npy`` label (never unpickling: a label file must not be able to run code)."""
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise LabelError(f"not a readable numpy label file: {exc}", path) from exc
+    return normalize_label(data, tile_size, path)
 
 
 def io_error_message(exc: BaseException) -> str:

@@ -39,23 +39,25 @@ from rasterio.errors import RasterioError
 from ercnn_napari.core.atomic import WriteVerificationError, atomic_path, check_written
 from ercnn_napari.core.errors import LabelError
 from ercnn_napari.core.geo import TileGrid
-from ercnn_napari.core.label_io import (
-    digest_file,
-    file_named_by,
-    hash_bytes,
-    io_error_message,
-    npy_bytes,
-    on_success,
-    reason,
-    same_bytes,
-    unlink_quietly,
-)
 from ercnn_napari.core.label_geotiff import (
     UNSURE,
     geotiff_band,
     read_geotiff_band,
     read_label_geotiff,
     write_label_geotiff,
+)
+from ercnn_napari.core.label_io import (
+    digest_file,
+    file_named_by,
+    hash_bytes,
+    io_error_message,
+    normalize_label,
+    npy_bytes,
+    on_success,
+    read_label_npy,
+    reason,
+    same_bytes,
+    unlink_quietly,
 )
 from ercnn_napari.core.project_file import GROUND_TRUTH_DIR, NPY_DIR, label_tif_tiles, npy_tiles
 from ercnn_napari.core.tiles import TileId, format_tile_id, tile_stem
@@ -86,13 +88,10 @@ class LabelSignature(NamedTuple):
     tif: str | None
     unsure: str | None = None
 
-    def changed_file(self, other: LabelSignature, store: LabelStore, tile: TileId) -> Path:
-        """The file that differs between two signatures (the .npy first: the trainer's copy)."""
-        if self.npy != other.npy:
-            return store.npy_path(tile)
-        if self.tif != other.tif:
-            return store.tif_path(tile)
-        return store.unsure_path(tile)
+    def changed_files(self, other: LabelSignature, store: LabelStore, tile: TileId) -> list[Path]:
+        """The files that differ between two signatures (the .npy, the trainer's copy, first)."""
+        paths = (store.npy_path(tile), store.tif_path(tile), store.unsure_path(tile))
+        return [path for path, mine, theirs in zip(paths, self, other, strict=True) if mine != theirs]
 
 
 #: Signature of a tile without any label file.
@@ -119,33 +118,6 @@ class LabelRead:
         if self.unsure is not None:
             values[self.unsure] = UNSURE
         return values
-
-
-def normalize_label(array: np.ndarray, tile_size: int = 32, path: str | os.PathLike | None = None) -> np.ndarray:
-    """Any numeric array of ``tile_size`` x ``tile_size`` -> uint8 0/1 (> 0 means change, as the authors' trainer reads it).
-
-    Singleton axes (``[32, 32, 1]``, ``[1, 32, 32]``) are accepted because the trainer reshapes
-    anyway; NaN or another shape is a :class:`LabelError` rather than a silently wrong label.
-    """
-    data = np.asarray(array)
-    if data.ndim > 2:
-        data = np.squeeze(data)
-    if data.shape != (tile_size, tile_size):
-        raise LabelError(f"label has shape {tuple(np.shape(array))}, expected ({tile_size}, {tile_size})", path)
-    if data.dtype.kind not in "biuf":
-        raise LabelError(f"label has non-numeric dtype {data.dtype}", path)
-    if data.dtype.kind == "f" and not np.isfinite(data).all():
-        raise LabelError("label contains NaN or infinite values", path)
-    return (data > 0).astype(np.uint8)
-
-
-def read_label_npy(path: Path, tile_size: int = 32) -> np.ndarray:
-    """Read one ``.npy`` label (never unpickling: a label file must not be able to run code)."""
-    try:
-        data = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise LabelError(f"not a readable numpy label file: {exc}", path) from exc
-    return normalize_label(data, tile_size, path)
 
 
 class LabelStore:
@@ -347,10 +319,11 @@ class LabelStore:
     def _compare(self, tile: TileId, expect: LabelSignature) -> None:
         current = self.signature(tile)
         if current != expect:
-            changed = current.changed_file(expect, self, tile)
+            changed = current.changed_files(expect, self, tile)
+            also = f" (also changed: {', '.join(p.name for p in changed[1:])})" if len(changed) > 1 else ""
             raise LabelConflictError(
                 f"the label of tile {format_tile_id(tile)} was changed by another program since the viewer "
-                "read it; the viewer's version was not saved over it", changed)
+                f"read it{also}; the viewer's version was not saved over it", changed[0])
 
     def _write_files(self, tile: TileId, label: np.ndarray, mask: np.ndarray | None) -> LabelSignature:
         npy, tif, sidecar = self.npy_path(tile), self.tif_path(tile), self.unsure_path(tile)

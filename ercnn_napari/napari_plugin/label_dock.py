@@ -30,7 +30,7 @@ from ercnn_napari.core.tiles import TileId, format_tile_id, parse_tile_id
 from ercnn_napari.napari_plugin.autosave import Autosaver
 from ercnn_napari.napari_plugin.close_guard import CloseGuard, ask_unsaved_dialog
 from ercnn_napari.napari_plugin.context import context_for
-from ercnn_napari.napari_plugin.label_session import LabelSession, SaveReport
+from ercnn_napari.napari_plugin.label_session import LabelSession, SaveReport, status_html
 from ercnn_napari.napari_plugin.layers import tile_at_display
 from ercnn_napari.napari_plugin.polygon_tools import PolygonTools
 from ercnn_napari.napari_plugin.project_layers import (
@@ -301,19 +301,7 @@ class LabelDock(QWidget):
             for button in (self.theirs_button, self.mine_button):
                 button.setVisible(False)
             return
-        unsaved = self.session.changed_tiles()
-        failed = sorted(t for t in self._shown_errors if t in unsaved)
-        unsure = self.session.unsure_count()
-        unsure_text = f", {unsure} unsure pixel(s)" if unsure else ""
-        if failed:
-            self.status.setText(f"<b style='color:#ff5050'>● not saved: {len(failed)} tile(s) "
-                                f"({', '.join(format_tile_id(t) for t in failed[:4])}): "
-                                f"{self._shown_errors[failed[0]]}</b>")
-        elif unsaved:
-            self.status.setText(f"<b style='color:#ffa040'>● unsaved: {len(unsaved)} tile(s)</b>")
-        else:
-            self.status.setText(f"<span style='color:#39d353'>✓ all labels saved</span> "
-                                f"({len(self.session.labelled)} labelled tile(s){unsure_text})")
+        self.status.setText(status_html(self.session, self._shown_errors))
         conflicts = sorted(self.session.conflicts)
         self.conflict_label.setText(
             "" if not conflicts else "changed outside the viewer: " + ", ".join(format_tile_id(t) for t in conflicts))

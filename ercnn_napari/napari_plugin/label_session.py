@@ -222,3 +222,19 @@ class LabelSession:
                 self._load_tile(tile)
                 reloaded.append(tile)
         return reloaded
+
+
+def status_html(session: LabelSession, save_errors: dict[TileId, str]) -> str:
+    """The Label dock's status line: failed saves first (red, with the reason), then unsaved, then saved."""
+    unsaved = session.changed_tiles()
+    failed = sorted(t for t in save_errors if t in unsaved)
+    if failed:
+        names = ", ".join(format_tile_id(t) for t in failed[:4]) + (" …" if len(failed) > 4 else "")
+        return (f"<b style='color:#ff5050'>● not saved: {len(failed)} tile(s) ({names}): "
+                f"{save_errors[failed[0]]}</b>")
+    if unsaved:
+        return f"<b style='color:#ffa040'>● unsaved: {len(unsaved)} tile(s)</b>"
+    unsure = session.unsure_count()
+    unsure_text = f", {unsure} unsure pixel(s)" if unsure else ""
+    return (f"<span style='color:#39d353'>✓ all labels saved</span> "
+            f"({len(session.labelled)} labelled tile(s){unsure_text})")
