@@ -258,3 +258,25 @@ def test_io_errors_never_escape_save_as_raw_oserror(tmp_path, monkeypatch):
     assert "Input/output error" in report.errors[(0, 0)]
     with pytest.raises(LabelError):
         project.labels.write((0, 0), harness.pattern(1, 0))
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores folder permissions; the read-only tmpfs test covers root")
+def test_read_only_folder_by_permissions(tmp_path):
+    project = harness.make_project(tmp_path / "project")
+    project.labels.write((0, 0), harness.pattern(1, 0))
+    session = LabelSession(Project.open(project.root))
+    paint(session, (0, 0), harness.pattern(1, 1))
+    paint(session, (1, 0), harness.pattern(1, 2))
+    folders = [project.root, *project.root.rglob("*")]
+    folders = [p for p in folders if p.is_dir()]
+    for folder in folders:
+        folder.chmod(0o555)
+    try:
+        report = session.save()
+    finally:
+        for folder in folders:
+            folder.chmod(0o755)
+    assert sorted(report.errors) == [(0, 0), (1, 0)] and not report.saved
+    assert all("read-only" in message and ".tmp" not in message for message in report.errors.values())
+    assert np.array_equal(project.labels.read_values((0, 0)), harness.pattern(1, 0))
+    assert session.save().ok

@@ -186,16 +186,10 @@ class LabelStore:
     @contextlib.contextmanager
     def read_lock(self, tile: TileId) -> Iterator[None]:
         """The tile's lock when it can be taken (a read-only project is still readable without it)."""
-        try:
-            context = self.lock(tile)
-            context.__enter__()
-        except LabelError:
+        with contextlib.ExitStack() as stack:
+            with contextlib.suppress(LabelError):
+                stack.enter_context(self.lock(tile))
             yield
-            return
-        try:
-            yield
-        finally:
-            context.__exit__(None, None, None)
 
     # ----------------------------------------------------------------- queries
     def exists(self, tile: TileId) -> bool:
