@@ -123,4 +123,4 @@ def test_config_moves_to_the_data_space_and_asks_for_credentials(monkeypatch, tm
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
     with pytest.raises(InputDataError, match="credentials are not set"):
-        open_sentinelhub_source("sentinelhub", GRID, START, END)
+        open_sentinelhub_source("sentinelhub", GRID, start=START, end=END)

@@ -28,7 +28,7 @@ def catalog(tmp_path_factory):
 def _scenes(catalog, **options):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        source = open_stac_source(str(catalog), GRID, START, END, **options)
+        source = open_stac_source(str(catalog), GRID, start=START, end=END, **options)
         scenes = list(source.scenes())
     return source, scenes, [str(w.message) for w in caught if issubclass(w.category, FidelityWarning)]
 
@@ -100,16 +100,16 @@ def test_collections_filter_and_a_user_signing_function(catalog):
 
 
 def test_presets_name_the_catalogues_and_bad_specs_say_why(catalog, tmp_path):
-    source = open_stac_source("earth-search/sentinel-2-l1c", GRID, START, END)
+    source = open_stac_source("earth-search/sentinel-2-l1c", GRID, start=START, end=END)
     assert source.catalog == EARTH_SEARCH_URL and source.collections == ["sentinel-2-l1c"]
     assert PRESETS["planetary-computer/sentinel-1-rtc"].sign == "planetary_computer:sign"
     with pytest.raises(InputDataError, match="no such STAC catalogue"):
-        open_stac_source(str(tmp_path / "nothing.json"), GRID, START, END)
+        open_stac_source(str(tmp_path / "nothing.json"), GRID, start=START, end=END)
     with pytest.raises(InputDataError, match="cannot import the signing function"):
-        open_stac_source(str(catalog), GRID, START, END, sign="no_such_module:sign")
+        open_stac_source(str(catalog), GRID, start=START, end=END, sign="no_such_module:sign")
     (tmp_path / "catalog.json").write_text("{not json")
     with pytest.raises(InputDataError, match="not a readable STAC catalogue"):
-        list(open_stac_source(str(tmp_path), GRID, START, END).scenes())
+        list(open_stac_source(str(tmp_path), GRID, start=START, end=END).scenes())
 
 
 def test_dn_rule_without_scale_follows_the_baseline_or_its_date():
@@ -120,3 +120,19 @@ def test_dn_rule_without_scale_follows_the_baseline_or_its_date():
     assert np.allclose(s2_reflectance(dn, None, None, 4.0, before), [0.05, 0.0])
     assert np.allclose(s2_reflectance(dn, None, None, None, before), [0.15, 0.08])
     assert np.allclose(s2_reflectance(dn, None, None, None, after), [0.05, 0.0])
+
+
+def test_called_as_ingest_calls_it_with_the_project_grid_and_period(catalog):
+    from ercnn_napari.core.geo import TileGrid
+    from ercnn_napari.core.project_file import Period
+
+    grid = TileGrid(UTM, GRID_ORIGIN[0], GRID_ORIGIN[1], 10.0, 10.0, GRID_SIZE // 32, GRID_SIZE // 32)
+    source = open_stac_source(str(catalog.parent), grid=grid, period=Period("2018-01-01", "2018-06-01"))
+    assert source.grid == GRID
+    assert (source.start.isoformat(), source.end.isoformat()) == (
+        "2018-01-01T00:00:00+00:00", "2018-06-01T23:59:59.999999+00:00")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FidelityWarning)
+        scenes = list(source.scenes())
+    assert [s.info.product for s in scenes] == ["S2_L2A"], "the last day of the period is included, the next is not"
+    assert source.problems == source.skipped and source.description.startswith("STAC ")

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,7 @@ import numpy as np
 from ercnn_napari.core.errors import InputDataError
 from ercnn_napari.ingest.cloudmask import merge_clm
 from ercnn_napari.ingest.scene import S1_BANDS, S2_BANDS, SceneInfo, TargetGrid
+from ercnn_napari.ingest.source_args import as_target_grid, to_utc, utc_range
 
 CDSE_BASE_URL = "https://sh.dataspace.copernicus.eu"
 CDSE_TOKEN_URL = "https://identity.dataspace.copernicus.eu/auth/realms/CDSE/protocol/openid-connect/token"
@@ -195,9 +196,11 @@ class SentinelHubSource:
         if unknown:
             raise InputDataError(f"unknown Sentinel Hub stream(s) {unknown}; known: {', '.join(STREAMS)}")
         self.grid = grid
-        self.start, self.end = _utc(start), _utc(end)
+        self.start, self.end = to_utc(start), to_utc(end)
         self.config = config if config is not None else cdse_config(profile)
         self.streams = [STREAMS[s] for s in streams]
+        self.problems: list[str] = []
+        self.description = f"Sentinel Hub Process API at {self.config.sh_base_url}"
 
     def scenes(self) -> Iterator[SentinelHubScene]:
         scenes = [scene for stream in self.streams for scene in self._stream_scenes(stream)]
@@ -214,7 +217,7 @@ class SentinelHubSource:
                                            fields={"include": ["id", "properties.datetime"], "exclude": []}))
         except _service_errors() as exc:
             raise InputDataError(f"Sentinel Hub catalog search failed: {_one_line(exc)}", self.config.sh_base_url) from exc
-        times = sorted(_utc(datetime.fromisoformat(f["properties"]["datetime"].replace("Z", "+00:00")))
+        times = sorted(to_utc(datetime.fromisoformat(f["properties"]["datetime"].replace("Z", "+00:00")))
                        for f in features)
         distinct: list[datetime] = []
         for when in times:
@@ -235,15 +238,13 @@ class SentinelHubSource:
             yield SentinelHubScene(info, stream, self.config)
 
 
-def open_sentinelhub_source(spec: str, grid: TargetGrid, start: datetime, end: datetime,
-                            **options: Any) -> SentinelHubSource:
-    """``sentinelhub`` or ``sentinelhub:PROFILE`` (a profile of sentinelhub's config.toml)."""
+def open_sentinelhub_source(spec: str, grid: Any, period: Any = None, start: datetime | None = None,
+                            end: datetime | None = None, **options: Any) -> SentinelHubSource:
+    """``sentinelhub`` or ``sentinelhub:PROFILE`` (a profile of sentinelhub's config.toml), over the
+    project's ``TileGrid`` (or a :class:`TargetGrid`) and period."""
     _, _, profile = spec.partition(":")
-    return SentinelHubSource(grid, start, end, profile=profile or None, **options)
-
-
-def _utc(when: datetime) -> datetime:
-    return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
+    start, end = utc_range(period, start, end)
+    return SentinelHubSource(as_target_grid(grid), start, end, profile=profile or None, **options)
 
 
 def _service_errors() -> tuple[type[BaseException], ...]:

@@ -33,6 +33,7 @@ import numpy as np
 
 from ercnn_napari.core.errors import InputDataError
 from ercnn_napari.ingest.scene import S2_BANDS, SceneInfo, TargetGrid
+from ercnn_napari.ingest.source_args import as_target_grid, to_utc, utc_range
 from ercnn_napari.ingest.stac_presets import PRESETS, SCL_INVALID, CollectionPreset, preset_for_item
 
 #: Items of one stream closer in time than this are one acquisition (granules of one datatake).
@@ -182,13 +183,22 @@ class StacSource:
             raise InputDataError(f"unknown STAC preset {preset!r}; known: {', '.join(PRESETS)}")
         self.catalog = catalog
         self.grid = grid
-        self.start, self.end = _utc(start), _utc(end)
+        self.start, self.end = to_utc(start), to_utc(end)
         self.collections = collections
         self.preset_name = preset
         self._sign = resolve_callable(sign) if isinstance(sign, str) else sign
         self.resampling = resampling
         self.cloud_mask = cloud_mask
         self.skipped: list[str] = []   # items no preset can read, one sentence each
+
+    @property
+    def problems(self) -> list[str]:
+        """Items skipped because no preset reads them (``ingest`` reports them one line each)."""
+        return list(self.skipped)
+
+    @property
+    def description(self) -> str:
+        return f"STAC {self.catalog}" + (f" ({', '.join(self.collections)})" if self.collections else "")
 
     def scenes(self) -> Iterator[StacScene]:
         groups: dict[tuple[str, str], list[tuple[datetime, Any, CollectionPreset]]] = {}
@@ -280,9 +290,14 @@ class StacSource:
             yield item
 
 
-def open_stac_source(spec: str, grid: TargetGrid, start: datetime, end: datetime, **options: Any) -> StacSource:
+def open_stac_source(spec: str, grid: Any, period: Any = None, start: datetime | None = None,
+                     end: datetime | None = None, **options: Any) -> StacSource:
     """A source from what a user types: a preset name (``earth-search/sentinel-2-l1c``), an API URL
-    or a static ``catalog.json``, the last two optionally followed by ``#collection[,collection]``."""
+    or a static ``catalog.json`` (or its folder), the last two optionally followed by
+    ``#collection[,collection]``. ``grid`` is the project's ``TileGrid`` or a :class:`TargetGrid`;
+    the search period is ``period`` (the project's) unless ``start``/``end`` are given."""
+    grid = as_target_grid(grid)
+    start, end = utc_range(period, start, end)
     if spec in PRESETS:
         preset = PRESETS[spec]
         return StacSource(str(preset.catalog_url), grid, start, end, [preset.collection], preset=spec, **options)
@@ -307,11 +322,7 @@ def _bunch_by_time(members: list[tuple[datetime, Any, CollectionPreset]]) -> Ite
 
 def _item_time(item: Any) -> datetime:
     when = item.datetime or item.common_metadata.start_datetime
-    return _utc(when)
-
-
-def _utc(when: datetime) -> datetime:
-    return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
+    return to_utc(when)
 
 
 def _bbox_4326(grid: TargetGrid) -> tuple[float, float, float, float]:
