@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import warnings
+import logging
 from datetime import datetime, timezone
 
 import numpy as np
@@ -12,7 +12,7 @@ from affine import Affine
 from ercnn_napari.core.errors import InputDataError
 from ercnn_napari.ingest.scene import S2_BANDS, TargetGrid
 from ercnn_napari.ingest.stac_presets import EARTH_SEARCH_URL, PRESETS
-from ercnn_napari.ingest.stac_source import FidelityWarning, open_stac_source, s2_reflectance
+from ercnn_napari.ingest.stac_source import open_stac_source, s2_reflectance
 from tests.stac_catalog import CLEAR, CLOUD, GRID_ORIGIN, GRID_SIZE, UTM, build_catalog, l2a_dn
 
 START = datetime(2017, 1, 1, tzinfo=timezone.utc)
@@ -26,15 +26,15 @@ def catalog(tmp_path_factory):
 
 
 def _scenes(catalog, **options):
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        source = open_stac_source(str(catalog), GRID, start=START, end=END, **options)
-        scenes = list(source.scenes())
-    return source, scenes, [str(w.message) for w in caught if issubclass(w.category, FidelityWarning)]
+    source = open_stac_source(str(catalog), GRID, start=START, end=END, **options)
+    scenes = list(source.scenes())
+    return source, scenes, source.notes
 
 
-def test_items_become_acquisitions_with_their_fidelity(catalog):
-    source, scenes, fidelity = _scenes(catalog)
+def test_items_become_acquisitions_with_their_fidelity(catalog, caplog):
+    with caplog.at_level(logging.WARNING, logger="ercnn_napari.ingest.stac_source"):
+        source, scenes, fidelity = _scenes(catalog)
+    assert [r.getMessage().split(": ", 1)[1] for r in caplog.records] == fidelity, "each note logged once"
     assert [(s.info.stream, s.info.product) for s in scenes] == [
         ("S2", "S2_L2A"), ("S1_ascending", "S1_RTC"), ("S1_descending", "S1_RTC"), ("S2", "S2_L1C")]
     l2a, asc, _, l1c = scenes
@@ -131,8 +131,6 @@ def test_called_as_ingest_calls_it_with_the_project_grid_and_period(catalog):
     assert source.grid == GRID
     assert (source.start.isoformat(), source.end.isoformat()) == (
         "2018-01-01T00:00:00+00:00", "2018-06-01T23:59:59.999999+00:00")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FidelityWarning)
-        scenes = list(source.scenes())
+    scenes = list(source.scenes())
     assert [s.info.product for s in scenes] == ["S2_L2A"], "the last day of the period is included, the next is not"
     assert source.problems == source.skipped and source.description.startswith("STAC ")

@@ -12,7 +12,8 @@ What reading does (:meth:`StacScene.read`): pixels to network units (S2 DN -> TO
 0-1 with the raster extension's scale/offset or the processing-baseline rule, negatives clamped to
 0; S1 dB -> linear), the validity mask (S2: data AND the item's cloud mask, or ``s2cloudless`` run
 locally at 160 m when the item has none; S1: finite positive backscatter), and the bands a product
-lacks (L2A's B10) filled with zeros and said so in ``SceneInfo.processing`` and a warning.
+lacks (L2A's B10) filled with zeros and said so in ``SceneInfo.processing``, in ``StacSource.notes``
+and in a logged warning.
 
 Signing: a catalogue that hands out assets through signed URLs (the Planetary Computer) needs a
 function ``href -> signed href``; the preset names it (``planetary_computer:sign``, used if the
@@ -22,7 +23,7 @@ package is installed) and a user can pass any callable by dotted path.
 from __future__ import annotations
 
 import importlib
-import warnings
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -43,8 +44,9 @@ OFFSET_BASELINE = 4.0
 OFFSET_SINCE = datetime(2022, 1, 25, tzinfo=timezone.utc)
 
 
-class FidelityWarning(UserWarning):
-    """The source's product differs from what the published network was trained on."""
+#: Fidelity notes and signing hints go to this logger (one line each on the command line's stderr);
+#: ``ingest``'s fidelity record repeats them in ``info``, ``train`` and the viewer.
+LOG = logging.getLogger(__name__)
 
 
 def resolve_callable(dotted: str) -> Callable[..., Any]:
@@ -66,8 +68,8 @@ def default_signer(preset: CollectionPreset, catalog: str) -> Callable[[str], st
     try:
         return resolve_callable(preset.sign)
     except InputDataError:
-        warnings.warn(f"{catalog}: {preset.name} assets need signed URLs; install the package of "
-                      f"{preset.sign.split(':')[0]!r} or pass a signing function", FidelityWarning, stacklevel=2)
+        LOG.warning("%s: %s assets need signed URLs; install the package of %r or pass a signing function",
+                    catalog, preset.name, preset.sign.split(":")[0])
         return None
 
 
@@ -190,6 +192,7 @@ class StacSource:
         self.resampling = resampling
         self.cloud_mask = cloud_mask
         self.skipped: list[str] = []   # items no preset can read, one sentence each
+        self.notes: list[str] = []     # where the products differ from what the network saw
 
     @property
     def problems(self) -> list[str]:
@@ -224,7 +227,8 @@ class StacSource:
         if preset.name not in warned:
             warned.add(preset.name)
             for note in preset.fidelity_notes():
-                warnings.warn(f"{self.catalog}: {preset.name}: {note}", FidelityWarning, stacklevel=3)
+                self.notes.append(f"{preset.name}: {note}")
+                LOG.warning("%s: %s: %s", self.catalog, preset.name, note)
         processing = dict(preset.processing)
         processing["catalog"] = self.catalog
         processing["collection"] = preset.collection

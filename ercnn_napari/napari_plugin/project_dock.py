@@ -24,6 +24,7 @@ from qtpy.QtWidgets import (
     QLineEdit,
     QListWidget,
     QPushButton,
+    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -58,9 +59,10 @@ def new_project_args(project: str | Path, aoi: str | Path, site: str = "", crs: 
     return args
 
 
-def ingest_args(project: str | Path, sources: list[str]) -> list[str]:
-    """``ercnn-napari ingest PROJECT SOURCE... --progress json``."""
-    return ["ingest", str(project), *sources, "--progress", "json"]
+def ingest_args(project: str | Path, sources: list[str], workers: int = 0) -> list[str]:
+    """``ercnn-napari ingest PROJECT SOURCE... [--workers N] --progress json`` (0: the command's default)."""
+    return ["ingest", str(project), *sources, *(["--workers", str(workers)] if workers > 0 else []),
+            "--progress", "json"]
 
 
 def one_sentence(result: WorkerResult) -> str:
@@ -139,6 +141,10 @@ class ProjectDock(QWidget):
         remote_row = QHBoxLayout()
         remote_row.addWidget(self.remote_box, 1)
         remote_row.addWidget(add_remote)
+        self.workers = QSpinBox()
+        self.workers.setRange(0, 64)
+        self.workers.setSpecialValueText("auto")
+        self.workers.setToolTip("Dask worker processes (1: in one process, best for a small AoI; auto: the command's default)")
         self.ingest_button = QPushButton("Add observations…")
         self.ingest_button.clicked.connect(self._ingest_clicked)
         ingest_form = QFormLayout()
@@ -146,6 +152,7 @@ class ProjectDock(QWidget):
         ingest_form.addRow("sources", self.sources)
         ingest_form.addRow("", local_row)
         ingest_form.addRow("", remote_row)
+        ingest_form.addRow("workers", self.workers)
         ingest_form.addRow(self.ingest_button)
         ingest_group = QGroupBox("Observations")
         ingest_group.setLayout(ingest_form)
@@ -230,7 +237,7 @@ class ProjectDock(QWidget):
         if not project or not sources:
             show_warning("choose a project folder and at least one source")
             return
-        self._launch(ingest_args(project, sources), Path(project), "adding observations…")
+        self._launch(ingest_args(project, sources, self.workers.value()), Path(project), "adding observations…")
 
     def _launch(self, args: list[str], target: Path, state: str) -> None:
         if self.running:

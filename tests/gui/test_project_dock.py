@@ -50,6 +50,7 @@ def test_dock_comes_from_the_manifest_and_builds_the_commands(dock, small_projec
     assert new_project_args("p", "a.shp") == ["new", "p", "--aoi", "a.shp"], "empty fields keep the defaults"
     assert ingest_args("p", ["obs", "earth-search/sentinel-2-l1c"]) == [
         "ingest", "p", "obs", "earth-search/sentinel-2-l1c", "--progress", "json"]
+    assert ingest_args("p", ["obs"], workers=1) == ["ingest", "p", "obs", "--workers", "1", "--progress", "json"]
     _widget, finetune = viewer.window.add_plugin_dock_widget("ercnn-napari", "Fine-tune")
     assert finetune.context is dock.context, "docks opened from the Plugins menu share one context"
     dock.context.set_project(small_project)
@@ -86,6 +87,7 @@ def test_cancel_stops_an_ingest_waiting_on_a_catalogue(dock, qtbot, small_projec
     try:
         dock.project_edit.setText(str(small_project.root))
         dock.add_source(f"http://127.0.0.1:{silent.getsockname()[1]}/stac")
+        dock.workers.setValue(1)
         dock.start_ingest()
         worker = dock.worker
         qtbot.waitUntil(lambda: any(isinstance(m, Started) for m in worker.messages), timeout=RUN_TIMEOUT_MS)
@@ -125,7 +127,8 @@ def test_new_project_from_an_aoi_then_observations_from_a_stac_catalogue(dock, q
     assert dock.result.status == "completed", dock.result.error_message
     assert Path(dock.project_edit.text()) == folder and len(viewer.layers) > 0
     layers_before = len(viewer.layers)
-    dock.add_source(f"{catalog}#sentinel-1-rtc")
+    dock.add_source(str(catalog))
+    dock.workers.setValue(1)  # a 2 x 2 tile AoI: one process beats starting a cluster
     dock.start_ingest()
     qtbot.waitUntil(lambda: dock.result is not None, timeout=RUN_TIMEOUT_MS)
     assert dock.result.status == "completed", dock.result.error_message
