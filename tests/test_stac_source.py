@@ -134,3 +134,33 @@ def test_called_as_ingest_calls_it_with_the_project_grid_and_period(catalog):
     scenes = list(source.scenes())
     assert [s.info.product for s in scenes] == ["S2_L2A"], "the last day of the period is included, the next is not"
     assert source.problems == source.skipped and source.description.startswith("STAC ")
+
+
+def test_a_stac_api_is_searched_over_the_grid_and_period_and_paged(catalog):
+    from tests.stac_api_standin import StacApi
+
+    with StacApi(str(catalog), page_size=1) as api:
+        source = open_stac_source(f"{api.url}#sentinel-2-l2a,sentinel-1-rtc", GRID, start=START,
+                                  end=datetime(2018, 6, 3, tzinfo=timezone.utc))
+        scenes = list(source.scenes())
+        values, valid = scenes[0].read(GRID)
+    assert [(s.info.product, len(s.items)) for s in scenes] == [("S2_L2A", 2), ("S1_RTC", 1)]
+    assert len(api.searches) == 3, "three items, one per page"
+    first = api.searches[0]
+    assert first["collections"] == ["sentinel-2-l2a", "sentinel-1-rtc"]
+    assert first["datetime"].startswith("2017-01-01T00:00:00") and "2018-06-03T00:00:00" in first["datetime"]
+    lon_min, lat_min, lon_max, lat_max = first["bbox"]
+    assert lon_min < lon_max and lat_min < lat_max and 5.4 < lon_min < 5.7
+    assert valid[60:, 60:].all() and values[100, 10, 0] == pytest.approx(l2a_dn(0) * 1e-4 - 0.1, abs=1e-6)
+
+
+def test_an_unreachable_api_is_one_sentence():
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    source = open_stac_source(f"http://127.0.0.1:{port}", GRID, start=START, end=END)
+    with pytest.raises(InputDataError, match="STAC search failed") as info:
+        list(source.scenes())
+    assert "\n" not in str(info.value) and str(port) in str(info.value)

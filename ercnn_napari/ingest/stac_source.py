@@ -269,7 +269,7 @@ class StacSource:
                                    datetime=[self.start.isoformat(), self.end.isoformat()])
             yield from search.items()
         except Exception as exc:  # network or catalogue errors: one sentence naming the catalogue
-            raise InputDataError(f"STAC search failed: {exc}", self.catalog) from exc
+            raise InputDataError(f"STAC search failed: {' '.join(str(exc).split())}", self.catalog) from exc
 
     def _search_static(self, bbox: tuple[float, float, float, float]) -> Iterator[Any]:
         import pystac
