@@ -15,6 +15,7 @@ from typing import Any
 
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QFormLayout,
@@ -48,13 +49,15 @@ _CLI_ERROR_PREFIX = "ercnn-napari: error: "
 
 
 def new_project_args(project: str | Path, aoi: str | Path, site: str = "", crs: str = "auto",
-                     start: str = "", end: str = "") -> list[str]:
+                     start: str = "", end: str = "", authors_grid: bool = False) -> list[str]:
     """``ercnn-napari new`` for the dock's fields (empty fields keep the command's defaults)."""
     args = ["new", str(project), "--aoi", str(aoi)]
     for flag, value in (("--site", site), ("--start", start), ("--end", end)):
         if value.strip():
             args += [flag, value.strip()]
-    if crs.strip() and crs.strip() != "auto":
+    if authors_grid:
+        args.append("--authors-grid")
+    elif crs.strip() and crs.strip() != "auto":
         args += ["--crs", crs.strip()]
     return args
 
@@ -99,8 +102,10 @@ class ProjectDock(QWidget):
         self.site_edit.setPlaceholderText("default: the AoI file name")
         self.crs_box = QComboBox()
         self.crs_box.setEditable(True)
-        self.crs_box.addItems(["auto", "EPSG:4326"])
+        self.crs_box.addItems(["auto"])
         self.crs_box.setToolTip("auto: the AoI's UTM zone; or any EPSG:xxxx")
+        self.authors_grid = QCheckBox("the authors' grid (EPSG:4326, ~10 m)")
+        self.authors_grid.toggled.connect(lambda on: self.crs_box.setEnabled(not on))
         self.start_edit = QLineEdit()
         self.start_edit.setPlaceholderText("2017-01-01")
         self.end_edit = QLineEdit()
@@ -112,6 +117,7 @@ class ProjectDock(QWidget):
         new_form.addRow("folder", _with_browse(self.new_folder_edit, self._browse_new_folder))
         new_form.addRow("site", self.site_edit)
         new_form.addRow("CRS", self.crs_box)
+        new_form.addRow("", self.authors_grid)
         new_form.addRow("start", self.start_edit)
         new_form.addRow("end", self.end_edit)
         new_form.addRow(self.new_button)
@@ -227,7 +233,8 @@ class ProjectDock(QWidget):
         """Run ``ercnn-napari new`` for the fields; the project opens when it is made."""
         folder = self.new_folder_edit.text().strip()
         args = new_project_args(folder, self.aoi_edit.text().strip(), self.site_edit.text(),
-                                self.crs_box.currentText(), self.start_edit.text(), self.end_edit.text())
+                                self.crs_box.currentText(), self.start_edit.text(), self.end_edit.text(),
+                                self.authors_grid.isChecked())
         self._launch(args, Path(folder), "creating the project…")
 
     def start_ingest(self) -> None:

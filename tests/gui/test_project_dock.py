@@ -48,6 +48,11 @@ def test_dock_comes_from_the_manifest_and_builds_the_commands(dock, small_projec
         "new", "/data/Mariupol", "--aoi", "/data/aoi.geojson", "--site", "Mariupol", "--start", "2021-01-01",
         "--crs", "EPSG:32637"]
     assert new_project_args("p", "a.shp") == ["new", "p", "--aoi", "a.shp"], "empty fields keep the defaults"
+    assert new_project_args("p", "a.shp", crs="EPSG:32631", authors_grid=True) == [
+        "new", "p", "--aoi", "a.shp", "--authors-grid"]
+    dock.authors_grid.setChecked(True)
+    assert not dock.crs_box.isEnabled()
+    dock.authors_grid.setChecked(False)
     assert ingest_args("p", ["obs", "earth-search/sentinel-2-l1c"]) == [
         "ingest", "p", "obs", "earth-search/sentinel-2-l1c", "--progress", "json"]
     assert ingest_args("p", ["obs"], workers=1) == ["ingest", "p", "obs", "--workers", "1", "--progress", "json"]
