@@ -99,6 +99,17 @@ def test_collections_filter_and_a_user_signing_function(catalog):
     assert by_path[0].read(GRID)[1].all()
 
 
+def test_the_command_line_names_a_signer_in_the_environment(catalog, monkeypatch):
+    import os.path
+
+    monkeypatch.setenv("ERCNN_STAC_SIGN", "os.path:abspath")
+    _, scenes, _ = _scenes(f"{catalog}#sentinel-1-rtc")
+    assert scenes[0].sign is os.path.abspath
+    monkeypatch.setenv("ERCNN_STAC_SIGN", "no_such_module:sign")
+    with pytest.raises(InputDataError, match="no_such_module:sign"):
+        _scenes(catalog)
+
+
 def test_presets_name_the_catalogues_and_bad_specs_say_why(catalog, tmp_path):
     source = open_stac_source("earth-search/sentinel-2-l1c", GRID, start=START, end=END)
     assert source.catalog == EARTH_SEARCH_URL and source.collections == ["sentinel-2-l1c"]

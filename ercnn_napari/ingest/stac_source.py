@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -44,6 +45,8 @@ OFFSET_BASELINE = 4.0
 OFFSET_SINCE = datetime(2022, 1, 25, tzinfo=timezone.utc)
 
 
+#: A signing function for the command line, ``package.module:function`` (the Python API takes ``sign=``).
+SIGN_ENV = "ERCNN_STAC_SIGN"
 #: Fidelity notes and signing hints go to this logger (one line each on the command line's stderr);
 #: ``ingest``'s fidelity record repeats them in ``info``, ``train`` and the viewer.
 LOG = logging.getLogger(__name__)
@@ -299,9 +302,12 @@ def open_stac_source(spec: str, grid: Any, period: Any = None, start: datetime |
     """A source from what a user types: a preset name (``earth-search/sentinel-2-l1c``), an API URL
     or a static ``catalog.json`` (or its folder), the last two optionally followed by
     ``#collection[,collection]``. ``grid`` is the project's ``TileGrid`` or a :class:`TargetGrid`;
-    the search period is ``period`` (the project's) unless ``start``/``end`` are given."""
+    the search period is ``period`` (the project's) unless ``start``/``end`` are given. Without
+    ``sign``, the ``ERCNN_STAC_SIGN`` environment variable may name a signing function."""
     grid = as_target_grid(grid)
     start, end = utc_range(period, start, end)
+    if options.get("sign") is None and os.environ.get(SIGN_ENV):
+        options["sign"] = os.environ[SIGN_ENV]
     if spec in PRESETS:
         preset = PRESETS[spec]
         return StacSource(str(preset.catalog_url), grid, start, end, [preset.collection], preset=spec, **options)
