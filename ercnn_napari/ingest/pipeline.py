@@ -147,11 +147,12 @@ def ingest(project: Project, sources: list[str], workers: int = 1, scheduler: st
                 report.warped += 1
             elif result["status"] == "empty":
                 report.dropped_empty += 1
-                problem(result["message"])
+                problem(_scene_problem(by_id[result["id"]], result["message"]))
             else:
                 problem(result["message"])
             say("warping acquisitions", done, len(to_warp))
 
+        by_id = {scene_id(s.info): s for s in to_warp}
         runner.map(_warp_task, [(s, origins.get(s.info.source, "")) for s in to_warp], store, on_result=warped)
         metas = store.finished()
         if not metas:

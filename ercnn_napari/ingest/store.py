@@ -125,8 +125,8 @@ class SceneStore:
                 np.save(tmp / f"{block.by}_{block.bx}.npy", array)
             if valid_pixels == 0:
                 return {"id": sid, "status": "empty", "source": scene.info.source,
-                        "message": f"{scene.info.source}: no valid pixel on the project grid (all no-data, "
-                                   "masked or outside the AoI); acquisition dropped as the authors dropped them"}
+                        "message": "no valid pixel on the project grid (all no-data, masked or outside the AoI); "
+                                   "acquisition dropped as the authors dropped them"}
             meta = {**info_to_dict(scene.info), "id": sid, "origin": origin or scene.info.source,
                     "valid_pixels": valid_pixels}
             atomic_write_text(tmp / META_FILE, json.dumps(meta, indent=1))

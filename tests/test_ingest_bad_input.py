@@ -1,0 +1,125 @@
+"""Bad input to ``ingest``: one line per file naming it and its row, nothing half-written, the rest
+ingested; and warping from another CRS and resolution onto the project grid."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+
+from ercnn_napari.cli.main import main
+from ercnn_napari.core.project import Project
+from ercnn_napari.ingest.pipeline import ingest
+
+CRS = "EPSG:32631"
+ORIGIN = (682000.0, 5612000.0)
+HEADER = ["path", "time", "sensor", "orbit", "product", "units", "bands", "mask"]
+S2 = "B01,B02,B03,B04,B05,B06,B07,B08,B8A,B09,B10,B11,B12"
+
+
+def _project(root: Path, rows: int = 1, cols: int = 2) -> Project:
+    left, top = ORIGIN
+    right, bottom = left + cols * 320, top - rows * 320
+    ring = [[left, top], [right, top], [right, bottom], [left, bottom], [left, top]]
+    aoi = root / "aoi.geojson"
+    aoi.write_text(json.dumps({"type": "Polygon", "coordinates": [ring],
+                               "crs": {"type": "name", "properties": {"name": CRS}}}))
+    assert main(["new", str(root / "p"), "--aoi", str(aoi), "--start", "2020-01-01", "--end", "2020-03-01"]) == 0
+    return Project.open(root / "p")
+
+
+def _tif(path: Path, data: np.ndarray, transform=None, crs=CRS, nodata=None) -> None:
+    transform = transform if transform is not None else Affine(10, 0, ORIGIN[0], 0, -10, ORIGIN[1])
+    with rasterio.open(path, "w", driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0],
+                       dtype=data.dtype, crs=crs, transform=transform, nodata=nodata) as dst:
+        dst.write(data)
+
+
+def _manifest(folder: Path, rows: list[list[str]]) -> None:
+    with open(folder / "manifest.csv", "w", newline="") as fh:
+        csv.writer(fh).writerows([HEADER, *rows])
+
+
+def test_each_bad_file_is_one_line_and_the_rest_is_ingested(tmp_path, capsys):
+    project = _project(tmp_path)
+    src = tmp_path / "src"
+    src.mkdir()
+    good_s1 = np.full((2, 32, 64), 0.05, np.float32)
+    _tif(src / "good_s1.tif", good_s1)
+    _tif(src / "good_s2.tif", np.full((13, 32, 64), 1500, np.uint16))
+    (src / "text.tif").write_text("this is not a raster")
+    _tif(src / "twelve.tif", np.full((12, 32, 64), 1500, np.uint16))
+    with rasterio.open(src / "nocrs.tif", "w", driver="GTiff", width=64, height=32, count=2, dtype="float32") as dst:
+        dst.write(good_s1)
+    _tif(src / "late.tif", good_s1)
+    _tif(src / "dup_a.tif", good_s1)
+    _tif(src / "dup_b.tif", good_s1)
+    _tif(src / "nodata.tif", np.full((2, 32, 64), -9999, np.float32), nodata=-9999)
+    _manifest(src, [
+        ["good_s1.tif", "2020-01-02T17:24:00Z", "S1", "ascending", "S1_GRD_GAMMA0_ELLIPSOID", "linear", "VV,VH", ""],
+        ["good_s2.tif", "2020-01-04T10:47:00Z", "S2", "", "S2_L1C", "dn", S2, ""],
+        ["text.tif", "2020-01-06T10:47:00Z", "S2", "", "S2_L1C", "dn", S2, ""],
+        ["twelve.tif", "2020-01-08T10:47:00Z", "S2", "", "S2_L1C", "dn", S2.replace(",B05", ""), ""],
+        ["nocrs.tif", "2020-01-08T17:24:00Z", "S1", "ascending", "S1_GRD_GAMMA0_ELLIPSOID", "linear", "VV,VH", ""],
+        ["late.tif", "2020-05-01T17:24:00Z", "S1", "ascending", "S1_GRD_GAMMA0_ELLIPSOID", "linear", "VV,VH", ""],
+        ["dup_a.tif", "2020-01-10T05:50:00Z", "S1", "descending", "S1_GRD_GAMMA0_ELLIPSOID", "linear", "VV,VH", ""],
+        ["dup_b.tif", "2020-01-10T05:50:00.400Z", "S1", "descending", "S1_GRD_GAMMA0_ELLIPSOID", "linear", "VV,VH", ""],
+        ["nodata.tif", "2020-01-12T05:50:00Z", "S1", "descending", "S1_GRD_GAMMA0_ELLIPSOID", "linear", "VV,VH", ""],
+        ["gone.tif", "2020-01-14T05:50:00Z", "S1", "descending", "S1_GRD_GAMMA0_ELLIPSOID", "linear", "VV,VH", ""],
+        ["good_s1.tif", "2020-01-16T05:50:00Z", "S1", "sideways", "S1_GRD_GAMMA0_ELLIPSOID", "linear", "VV,VH", ""],
+    ])
+    capsys.readouterr()
+    assert main(["ingest", str(project.root), str(src), "--workers", "1"]) == 0
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if "skipped:" in ln]
+    expect = {"text.tif": ("row 3", "not a readable raster"), "twelve.tif": ("row 4", "needs band(s) B05"),
+              "nocrs.tif": ("row 5", "no coordinate reference system"), "late.tif": ("row 6", "after the project period"),
+              "dup_a.tif": ("row 7", "same S1_descending acquisition second"),
+              "dup_b.tif": ("row 8", "same S1_descending acquisition second"),
+              "nodata.tif": ("row 9", "no valid pixel"), "gone.tif": ("row 10", "file not found"),
+              "good_s1.tif": ("row 11", "orbit ascending or descending")}
+    assert len(lines) == len(expect), lines
+    for name, (where, what) in expect.items():
+        assert sum(f"{where} ({name})" in ln and what in ln for ln in lines) == 1, (name, lines)
+    series_dir = project.root / "observations"
+    scenes = sorted(p.name for p in (series_dir / ".ingest" / "scenes").iterdir())
+    assert scenes == ["S1_ascending_20200102T172400", "S2_20200104T104700"]      # nothing of the bad ones
+    assert sorted(p.name for p in series_dir.glob("*.tfrecords")) == ["0_0.tfrecords", "0_1.tfrecords"]
+    assert json.loads((series_dir / "timestamps.json").read_text())["iso"] == ["2020-01-02T17:24:00Z",
+                                                                               "2020-01-04T10:47:00Z"]
+
+
+def test_warping_from_another_resolution_and_crs(tmp_path):
+    project = _project(tmp_path, rows=1, cols=1)
+    src = tmp_path / "src"
+    src.mkdir()
+    # 20 m pixels aligned with the grid: each source pixel covers 2 x 2 target pixels (nearest)
+    coarse = np.arange(2 * 16 * 16, dtype=np.float32).reshape(2, 16, 16)
+    _tif(src / "coarse.tif", coarse, Affine(20, 0, ORIGIN[0], 0, -20, ORIGIN[1]))
+    # lon/lat file with one constant value, covering the tile with room to spare
+    _tif(src / "lonlat.tif", np.full((2, 50, 50), 0.125, np.float32),
+         Affine(0.0002, 0, 5.57, 0, -0.0002, 50.634), crs="EPSG:4326")
+    _manifest(src, [
+        ["coarse.tif", "2020-01-02T17:24:00Z", "S1", "ascending", "S1_GRD_GAMMA0_ELLIPSOID", "linear", "VV,VH", ""],
+        ["lonlat.tif", "2020-01-03T05:50:00Z", "S1", "descending", "S1_RTC", "linear", "VV,VH", ""],
+    ])
+    report = ingest(project, [str(src)], workers=1)
+    assert report.problems == [] and report.warped == 2
+    from ercnn_napari.ingest.store import SceneStore
+
+    store = SceneStore(project.root / "observations", project.grid)
+    values, valid = store.read_tile("S1_ascending_20200102T172400", "S1_ascending", (0, 0))
+    assert valid.all()
+    np.testing.assert_array_equal(values, np.repeat(np.repeat(np.moveaxis(coarse, 0, -1), 2, 0), 2, 1))
+    values, valid = store.read_tile("S1_descending_20200103T055000", "S1_descending", (0, 0))
+    assert valid.all() and (values == np.float32(0.125)).all()
+    # the RTC stream is flagged against what the published weights saw; info shows it
+    from ercnn_napari.core.fidelity import project_fidelity_warnings
+
+    warnings = project_fidelity_warnings(Project.open(project.root))
+    assert any(w.startswith("S1_descending holds S1_RTC") and "terrain-flattened" in w for w in warnings)
+    assert any(w.startswith("S2: no acquisitions") for w in warnings)
