@@ -48,7 +48,10 @@ def run(args: argparse.Namespace) -> int:
         raise ProjectError("is a file, not a folder", dest)
     period = check_period((args.start, args.end), "--start/--end")
     geometry, crs = read_aoi(args.aoi)
-    grid = aoi_grid(geometry, crs, args.crs, args.pixel_size, args.tile_size, args.authors_grid)
+    try:
+        grid = aoi_grid(geometry, crs, args.crs, args.pixel_size, args.tile_size, args.authors_grid)
+    except ProjectError as exc:
+        raise ProjectError(exc.message, exc.path or args.aoi) from None
     project = Project.create(dest, args.site or site_name(args.aoi), grid, period=period)
     (dest / TRAINING_DIR).mkdir(parents=True, exist_ok=True)
     summary = summarize(Project.open(project.root))
