@@ -93,7 +93,7 @@ def test_each_bad_file_is_one_line_and_the_rest_is_ingested(tmp_path, capsys):
                                                                                "2020-01-04T10:47:00Z"]
 
 
-def test_warping_from_another_resolution_and_crs(tmp_path):
+def test_warping_from_another_resolution_and_crs(tmp_path, capsys):
     project = _project(tmp_path, rows=1, cols=1)
     src = tmp_path / "src"
     src.mkdir()
@@ -123,3 +123,13 @@ def test_warping_from_another_resolution_and_crs(tmp_path):
     warnings = project_fidelity_warnings(Project.open(project.root))
     assert any(w.startswith("S1_descending holds S1_RTC") and "terrain-flattened" in w for w in warnings)
     assert any(w.startswith("S2: no acquisitions") for w in warnings)
+    capsys.readouterr()
+    assert main(["info", str(project.root)]) == 0
+    out = capsys.readouterr().out
+    assert "Fidelity:     S1_descending: S1_RTC x1 (from linear -> linear power)" in out
+    assert "Warning:      S1_descending holds S1_RTC (1), not S1_GRD_GAMMA0_ELLIPSOID" in out
+    assert "Windows/tile: 0 (" in out           # the time axis is there for TF-free window counts
+    from ercnn_napari.cli.cmd_train import _warn_about_fidelity
+
+    _warn_about_fidelity(str(project.root))
+    assert "warning: S1_descending holds S1_RTC" in capsys.readouterr().err
