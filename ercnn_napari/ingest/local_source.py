@@ -25,6 +25,10 @@ from ercnn_napari.ingest.manifest import MANIFEST_NAME, ManifestRow, read_manife
 from ercnn_napari.ingest.scene import S1_BANDS, S2_BANDS, SceneInfo, TargetGrid
 from ercnn_napari.ingest.units import to_network_units
 
+#: GDAL's block cache while warping (MB). Its default is 5 % of RAM per process: with several
+#: workers, and files larger than the AoI, that would make memory grow with the files' size.
+GDAL_CACHE_MB = 64
+
 
 @dataclass(frozen=True)
 class LocalScene:
@@ -86,7 +90,7 @@ class LocalScene:
 
     def _warp(self, path: Path, indexes: list[int], grid: TargetGrid) -> np.ndarray:
         out = np.full((len(indexes), grid.height, grid.width), np.nan, np.float64)
-        with self._open(path) as src:
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), self._open(path) as src:
             try:
                 reproject(source=rasterio.band(src, indexes), destination=out, src_nodata=src.nodata,
                           dst_transform=grid.transform, dst_crs=grid.crs, dst_nodata=np.nan,

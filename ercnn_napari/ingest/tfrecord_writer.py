@@ -30,6 +30,9 @@ from ercnn_napari.core.errors import InputDataError
 #: TensorFlow DataType enum values of the dtypes stage-2 files use.
 _TF_DTYPES = {np.dtype(np.float32): 1, np.dtype(np.float64): 2}
 _MASK_DELTA = 0xA282EAD8
+#: zlib level: 1 compresses Sentinel float32 nearly as well as TF's default 6 at several times the
+#: speed (compression was half of the stacking time at level 6); any level reads the same.
+GZIP_LEVEL = 1
 #: Feature names and channels of a stage-2 record, in the authors' schema.
 STACKED_STREAMS = (("S1_ascending", 2), ("S1_descending", 2), ("S2", 13))
 
@@ -94,7 +97,7 @@ def write_stacked_records(path: str | os.PathLike,
     count = 0
     previous = -np.inf
     with atomic_path(path) as tmp:
-        with gzip.open(tmp, "wb", compresslevel=6) as out:
+        with gzip.open(tmp, "wb", compresslevel=GZIP_LEVEL) as out:
             for stamp, *frames in records:
                 if not stamp > previous:
                     raise InputDataError(f"record {count}: timestamp {stamp} does not follow {previous}", path)
