@@ -84,13 +84,13 @@ def export_folder(folder: Path, spec: SampleSpec, sched, raw: dict) -> Path:
     margin = 5
     rows = []
     for k, t in enumerate(sched.s1_asc):
-        img = _mosaic(spec, raw, lambda r: r[0][k])                       # linear [H, W, 2]
+        img = _mosaic(spec, raw, lambda r, k=k: r[0][k])                       # linear [H, W, 2]
         db = 10.0 * np.log10(img.astype(np.float64))
         name = f"s1a_{k:03d}.tif"
         _write(folder / name, np.moveaxis(db, -1, 0), base)
         rows.append([name, iso(t), "S1", "ascending", "S1_GRD_GAMMA0_ELLIPSOID", "db", "VV,VH", ""])
     for k, t in enumerate(sched.s1_desc):
-        img = _mosaic(spec, raw, lambda r: r[1][k])
+        img = _mosaic(spec, raw, lambda r, k=k: r[1][k])
         name = f"s1d_{k:03d}.tif"
         if k == 1:       # amplitude, VH first
             data = np.sqrt(img.astype(np.float64))[..., ::-1]
@@ -105,8 +105,8 @@ def export_folder(folder: Path, spec: SampleSpec, sched, raw: dict) -> Path:
                      "VV VH", ""])
     order = [S2_BANDS[i] for i in np.random.default_rng(1).permutation(len(S2_BANDS))]
     for k, t in enumerate(sched.s2):
-        img = _mosaic(spec, raw, lambda r: r[2][k][0])                    # reflectance [H, W, 13]
-        valid = _mosaic(spec, raw, lambda r: r[2][k][1])
+        img = _mosaic(spec, raw, lambda r, k=k: r[2][k][0])                    # reflectance [H, W, 13]
+        valid = _mosaic(spec, raw, lambda r, k=k: r[2][k][1])
         name = f"s2_{k:03d}.tif"
         if k == 2:       # as reflectance float32, mask as a band
             data = np.concatenate([img, valid[..., None].astype(np.float32)], axis=-1)

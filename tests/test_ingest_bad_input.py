@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 import rasterio
 from affine import Affine
 
@@ -86,11 +85,21 @@ def test_each_bad_file_is_one_line_and_the_rest_is_ingested(tmp_path, capsys):
     for name, (where, what) in expect.items():
         assert sum(f"{where} ({name})" in ln and what in ln for ln in lines) == 1, (name, lines)
     series_dir = project.root / "observations"
-    scenes = sorted(p.name for p in (series_dir / ".ingest" / "scenes").iterdir())
+    scenes = sorted(p.name for p in (series_dir / ".ingest" / "scenes").iterdir() if not p.name.startswith("."))
     assert scenes == ["S1_ascending_20200102T172400", "S2_20200104T104700"]      # nothing of the bad ones
     assert sorted(p.name for p in series_dir.glob("*.tfrecords")) == ["0_0.tfrecords", "0_1.tfrecords"]
     assert json.loads((series_dir / "timestamps.json").read_text())["iso"] == ["2020-01-02T17:24:00Z",
                                                                                "2020-01-04T10:47:00Z"]
+    # again, for the viewer: typed JSON lines; bad rows are problem events, the empty scene is remembered
+    from ercnn_napari.core.messages import Finished, Problem, parse_message
+
+    assert main(["ingest", str(project.root), str(src), "--workers", "1", "--progress", "json"]) == 0
+    events = [parse_message(line) for line in capsys.readouterr().out.splitlines()]
+    assert all(e is not None for e in events)
+    problems = [e.message for e in events if isinstance(e, Problem)]
+    assert len(problems) == len(expect) - 1 and not any("nodata.tif" in p for p in problems)
+    finished = events[-1]
+    assert isinstance(finished, Finished) and finished.summary["reused"] == 2 and finished.summary["tiles_stacked"] == 0
 
 
 def test_warping_from_another_resolution_and_crs(tmp_path, capsys):

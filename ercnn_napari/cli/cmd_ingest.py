@@ -6,13 +6,16 @@ units the network saw, and stacked with the authors' rule into one GZIP stage-2 
 tile (``ingest.pipeline``). Work is spread over a Dask ``LocalCluster`` (``--workers``) or an
 existing cluster (``--scheduler``). A re-run resumes: finished acquisitions and tiles are kept.
 Unusable inputs are reported one line each and skipped; the exit code is 0 when something was
-stacked. No TensorFlow is imported: the files are written by a TF-free writer.
+stacked. No TensorFlow is imported: the files are written by a TF-free writer. SIGTERM (the
+viewer's Cancel) stops the run cleanly; finished acquisitions and tiles are kept for the next run.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
+from typing import Any
 
 NAME = "ingest"
 HELP = "Add observations (local folder with manifest.csv, or STAC) to a project's stacked series."
@@ -56,8 +59,15 @@ def run(args: argparse.Namespace) -> int:
             writer.emit(Problem(message=text))
         print(f"ercnn-napari: skipped: {text}", file=sys.stderr)
 
-    report = ingest(project, args.sources, workers=workers, scheduler=args.scheduler, progress=progress,
-                    on_problem=problem)
+    previous = signal.signal(signal.SIGTERM, _interrupt)   # the viewer's Cancel: close the cluster cleanly
+    try:
+        report = ingest(project, args.sources, workers=workers, scheduler=args.scheduler, progress=progress,
+                        on_problem=problem)
+    except KeyboardInterrupt:
+        writer.emit(Finished(status="cancelled", out=str(project.root)))
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     for warning in project_fidelity_warnings(Project.open(project.root)):
         print(f"ercnn-napari: warning: {warning}", file=sys.stderr)
     writer.emit(Finished(out=str(project.root), summary=report.to_dict()))
@@ -66,3 +76,7 @@ def run(args: argparse.Namespace) -> int:
               f"{report.tiles_stacked} tile(s) stacked ({report.records} records from {report.acquisitions_stacked} "
               f"acquisitions), {report.tiles_reused} unchanged; {report.seconds:.1f} s on {report.runner}")
     return 0
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt

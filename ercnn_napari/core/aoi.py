@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 import re
 import sqlite3
-import struct
 from pathlib import Path
 from typing import Any
 

@@ -122,6 +122,7 @@ def ingest(project: Project, sources: list[str], workers: int = 1, scheduler: st
 
     folder = observations_folder(project)
     store = SceneStore(folder, project.grid, block_tiles)
+    store.remove_stale_temporaries()
     start, end = period_seconds(project)
     scenes, origins = [], {}
     for spec in sources:
@@ -195,6 +196,8 @@ def _select(scenes: list[Any], store: SceneStore, end: float, problem: Callable[
         meta = store.meta(sid)
         if meta is not None and meta.get("source") == scene.info.source:
             report.reused += 1
+        elif meta is None and store.empty_source(sid) == scene.info.source:
+            report.dropped_empty += 1          # reported when it was found empty; not again
         elif meta is not None:
             problem(_scene_problem(scene, f"{sid} was already ingested from {meta.get('source')}; not used"))
         else:

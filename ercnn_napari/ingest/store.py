@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from affine import Affine
 
 from ercnn_napari.core.atomic import atomic_write_text
@@ -39,6 +38,8 @@ from ercnn_napari.ingest.stacking import STREAM_CHANNELS
 STORE_DIR = ".ingest"
 SCENES_DIR = "scenes"
 META_FILE = "meta.json"
+#: Marker of an acquisition found empty on this grid (so a re-run neither warps nor reports it again).
+EMPTY_SUFFIX = ".empty.json"
 #: Tiles per side of a warping block (8 x 32 = 256 pixels: ~3.4 MB of S2 float32 per block).
 BLOCK_TILES = 8
 
@@ -96,6 +97,19 @@ class SceneStore:
         except (OSError, ValueError):
             return None
 
+    def empty_source(self, sid: str) -> str | None:
+        """The source of an acquisition found to have no valid pixel on the grid, if it was."""
+        try:
+            return json.loads((self.scenes_dir / f".{sid}{EMPTY_SUFFIX}").read_text(encoding="utf-8"))["source"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def remove_stale_temporaries(self) -> None:
+        """Scene folders of a run that was killed mid-write (never read; safe to delete when no run is active)."""
+        if self.scenes_dir.is_dir():
+            for path in self.scenes_dir.glob(".*.tmp*"):
+                shutil.rmtree(path, ignore_errors=True)
+
     def finished(self) -> list[dict[str, Any]]:
         """Metadata of every finished scene, sorted by time then stream."""
         if not self.scenes_dir.is_dir():
@@ -124,6 +138,7 @@ class SceneStore:
                 array = np.where(valid[..., None], values, np.float32(np.nan)).astype(np.float32)
                 np.save(tmp / f"{block.by}_{block.bx}.npy", array)
             if valid_pixels == 0:
+                atomic_write_text(self.scenes_dir / f".{sid}{EMPTY_SUFFIX}", json.dumps({"source": scene.info.source}))
                 return {"id": sid, "status": "empty", "source": scene.info.source,
                         "message": "no valid pixel on the project grid (all no-data, masked or outside the AoI); "
                                    "acquisition dropped as the authors dropped them"}
