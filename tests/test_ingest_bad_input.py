@@ -142,3 +142,43 @@ def test_warping_from_another_resolution_and_crs(tmp_path, capsys):
 
     _warn_about_fidelity(str(project.root))
     assert "warning: S1_descending holds S1_RTC" in capsys.readouterr().err
+
+
+def test_an_interrupted_run_continues_to_the_same_files(tmp_path):
+    """A run killed mid-way leaves a temporary scene folder, misses a scene and a tile file; the next
+    run removes the leftover, warps only the missing scene, stacks only the missing tile, and the
+    files are byte-identical to an uninterrupted run's."""
+    import shutil
+
+    from ercnn_napari.ingest.store import scene_id  # noqa: F401 - the folder names below are its output
+
+    project = _project(tmp_path)
+    src = tmp_path / "src"
+    src.mkdir()
+    rng = np.random.default_rng(5)
+    rows = []
+    for k in range(4):
+        _tif(src / f"s1_{k}.tif", rng.uniform(0.01, 0.5, (2, 32, 64)).astype(np.float32))
+        rows.append([f"s1_{k}.tif", f"2020-01-{2 + 3 * k:02d}T17:24:00Z", "S1", "ascending",
+                     "S1_GRD_GAMMA0_ELLIPSOID", "linear", "VV,VH", ""])
+    _manifest(src, rows)
+    reference = ingest(Project.open(project.root), [str(src)], workers=1)
+    assert reference.warped == 4 and reference.tiles_stacked == 2
+    folder = project.root / "observations"
+    before = {p.name: p.read_bytes() for p in folder.glob("*.tfrecords")}
+    scenes = folder / ".ingest" / "scenes"
+    shutil.move(scenes / "S1_ascending_20200108T172400", scenes / ".S1_ascending_20200108T172400.tmp999")
+    (folder / "0_1.tfrecords").unlink()
+    resumed = ingest(Project.open(project.root), [str(src)], workers=1)
+    assert (resumed.warped, resumed.reused, resumed.tiles_stacked, resumed.tiles_reused) == (1, 3, 1, 1)
+    assert not list(scenes.glob(".*.tmp*"))
+    assert {p.name: p.read_bytes() for p in folder.glob("*.tfrecords")} == before
+    again = ingest(Project.open(project.root), [str(src)], workers=1)
+    assert (again.warped, again.tiles_stacked, again.tiles_reused) == (0, 0, 2)
+    # adding an acquisition later: only it is warped, every tile is re-stacked (carry-forward)
+    _tif(src / "s1_late.tif", rng.uniform(0.01, 0.5, (2, 32, 64)).astype(np.float32))
+    _manifest(src, rows + [["s1_late.tif", "2020-01-02T05:50:00Z", "S1", "descending", "S1_GRD_GAMMA0_ELLIPSOID",
+                            "linear", "VV,VH", ""]])
+    added = ingest(Project.open(project.root), [str(src)], workers=1)
+    assert (added.warped, added.reused, added.tiles_stacked, added.records) == (1, 4, 2, 4)
+    assert {p.name: p.read_bytes() for p in folder.glob("*.tfrecords")} != before

@@ -97,7 +97,9 @@ def write_stacked_records(path: str | os.PathLike,
     count = 0
     previous = -np.inf
     with atomic_path(path) as tmp:
-        with gzip.open(tmp, "wb", compresslevel=GZIP_LEVEL) as out:
+        # no name and no time in the gzip header: the same series always gives the same bytes
+        with open(tmp, "wb") as raw, gzip.GzipFile(filename="", mode="wb", compresslevel=GZIP_LEVEL, fileobj=raw,
+                                                   mtime=0) as out:
             for stamp, *frames in records:
                 if not stamp > previous:
                     raise InputDataError(f"record {count}: timestamp {stamp} does not follow {previous}", path)
