@@ -73,13 +73,22 @@ def test_ingested_series_equal_the_generators(exported, capsys):
     assert "skipped" not in captured.err           # empty scenes are remembered, not re-reported
 
 
-def test_two_dask_workers_equal_one(exported, tmp_path):
+def test_two_dask_workers_and_an_existing_scheduler_equal_one_worker(exported, tmp_path):
     root, folder, aoi, expected, _ = exported
     one = _new(tmp_path, aoi, "one")
     two = _new(tmp_path, aoi, "two")
     ingest(one, [str(folder)], workers=1, block_tiles=2)
     report = ingest(two, [str(folder)], workers=2, block_tiles=2)
     assert "LocalCluster of 2" in report.runner
+    # and through --scheduler: an existing cluster (here a LocalCluster started apart, as a SLURMCluster would be)
+    from distributed import LocalCluster
+
+    three = _new(tmp_path, aoi, "three")
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        report = ingest(three, [str(folder)], scheduler=cluster.scheduler_address, block_tiles=2)
+    assert report.runner == f"Dask scheduler {cluster.scheduler_address}"
+    files = [sorted(p.read_bytes() for p in Project.open(x.root).observation_files().values()) for x in (one, three)]
+    assert files[0] == files[1]                      # byte-identical stage-2 files
     a, b = _read_all(Project.open(one.root)), _read_all(Project.open(two.root))
     assert sorted(a) == sorted(b) == SPEC.tiles()
     for tile in a:
