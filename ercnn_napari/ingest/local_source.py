@@ -25,9 +25,10 @@ from ercnn_napari.ingest.manifest import MANIFEST_NAME, ManifestRow, read_manife
 from ercnn_napari.ingest.scene import S1_BANDS, S2_BANDS, SceneInfo, TargetGrid
 from ercnn_napari.ingest.units import to_network_units
 
-#: GDAL's block cache while warping (MB). Its default is 5 % of RAM per process: with several
-#: workers, and files larger than the AoI, that would make memory grow with the files' size.
-GDAL_CACHE_MB = 64
+#: GDAL's block cache and warp buffer while warping (MB). The cache defaults to 5 % of RAM per
+#: process and the warper reads as much of the source as its limit allows, so without these bounds
+#: memory would grow with the size of the files (which are often whole Sentinel tiles).
+GDAL_CACHE_MB = 16
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ class LocalScene:
             try:
                 reproject(source=rasterio.band(src, indexes), destination=out, src_nodata=src.nodata,
                           dst_transform=grid.transform, dst_crs=grid.crs, dst_nodata=np.nan,
-                          resampling=Resampling.nearest)
+                          resampling=Resampling.nearest, warp_mem_limit=GDAL_CACHE_MB)
             except (RasterioError, OSError, ValueError) as exc:
                 raise self._error(f"cannot warp {path.name} onto the grid ({str(exc).splitlines()[0]})") from None
         return out

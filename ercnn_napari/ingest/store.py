@@ -151,6 +151,9 @@ class SceneStore:
             return {"id": sid, "status": "ok", "source": scene.info.source}
         except ErcnnError as exc:
             return {"id": sid, "status": "error", "source": scene.info.source, "message": str(exc)}
+        except OSError as exc:   # a file vanished, a disk or network read failed: this scene only
+            return {"id": sid, "status": "error", "source": scene.info.source,
+                    "message": f"{scene.info.source}: cannot be read ({exc})"}
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
