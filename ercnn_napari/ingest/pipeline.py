@@ -180,8 +180,8 @@ def _select(scenes: list[Any], store: SceneStore, end: float, problem: Callable[
     by_id: dict[str, list[Any]] = defaultdict(list)
     for scene in scenes:
         if scene.info.epoch_seconds >= end:
-            problem(_scene_problem(scene, f"acquired {scene.info.time:%Y-%m-%dT%H:%M:%SZ}, after the project "
-                                          "period; not used"))
+            when = scene.info.time.astimezone(dt.timezone.utc)
+            problem(_scene_problem(scene, f"acquired {when:%Y-%m-%dT%H:%M:%SZ}, after the project period; not used"))
             continue
         by_id[scene_id(scene.info)].append(scene)
     selected = []

@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 from dataclasses import asdict, dataclass
+from datetime import timezone
 from pathlib import Path
 from typing import Any
 
@@ -46,12 +47,12 @@ BLOCK_TILES = 8
 
 def scene_id(info: SceneInfo) -> str:
     """Stable folder name of an acquisition: its stream and second (unique after the duplicate check)."""
-    return f"{info.stream}_{info.time.strftime('%Y%m%dT%H%M%S')}"
+    return f"{info.stream}_{info.time.astimezone(timezone.utc).strftime('%Y%m%dT%H%M%S')}"
 
 
 def info_to_dict(info: SceneInfo) -> dict[str, Any]:
     data = asdict(info)
-    data["time"] = info.time.strftime("%Y-%m-%dT%H:%M:%SZ")
+    data["time"] = info.time.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     data["bands"] = list(info.bands)
     data["stream"] = info.stream
     data["epoch_seconds"] = info.epoch_seconds
