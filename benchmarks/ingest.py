@@ -8,9 +8,10 @@ and after the ingest, so the increment ingest itself needs is visible too. The a
 synthetic GeoTIFFs like the ones analysts bring: S2 L1C DN (13 bands, uint16, with a cloud mask
 file), S1 in dB (float32), each file a little larger than the AoI.
 
-    python benchmarks/ingest.py [--tiles 8] [--acquisitions 12]
+    python benchmarks/ingest.py [--tiles 8] [--acquisitions 12] [--huge]
 
-``--tiles N``: the small AoI is N x N tiles, the large one 2N x 2N. Last line: key=value pairs.
+``--tiles N``: the small AoI is N x N tiles, the large one 2N x 2N (``--huge``: also 4N x 4N).
+Last line: key=value pairs.
 """
 
 from __future__ import annotations
@@ -102,11 +103,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tiles", type=int, default=8, help="small AoI side in tiles (large: twice)")
     parser.add_argument("--acquisitions", type=int, default=12, help="acquisitions (a third each S1 asc/desc, S2)")
+    parser.add_argument("--huge", action="store_true", help="also a third AoI of 16x the small one's area (slow)")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
     results = {}
     with tempfile.TemporaryDirectory(prefix="ercnn-ingest-bench-") as tmp:
-        for label, tiles in (("small", args.tiles), ("large", 2 * args.tiles)):
+        sizes = [("small", args.tiles), ("large", 2 * args.tiles)] + ([("huge", 4 * args.tiles)] if args.huge else [])
+        for label, tiles in sizes:
             root = Path(tmp) / label
             root.mkdir()
             project, folder = make_inputs(root, tiles, args.acquisitions, rng)
@@ -122,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     increment = max(large["peak_kib"] - large["base_kib"], 1) / max(small["peak_kib"] - small["base_kib"], 1)
     print(f"area ratio 4.0: peak memory ratio large/small = {ratio:.2f} (above imports: {increment:.2f}); "
           f"time ratio = {large['seconds'] / small['seconds']:.2f}")
+    if "huge" in results:
+        print(f"area ratio 16.0: peak memory ratio huge/small = {results['huge']['peak_kib'] / small['peak_kib']:.2f}")
     print(f"small_acq_per_s={small['warped'] / small['seconds']:.3f} large_acq_per_s={large['warped'] / large['seconds']:.3f} "
           f"small_peak_mib={small['peak_kib'] / 1024:.1f} large_peak_mib={large['peak_kib'] / 1024:.1f} "
           f"memory_ratio={ratio:.3f} memory_increment_ratio={increment:.3f} "
