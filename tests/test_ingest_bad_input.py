@@ -17,7 +17,7 @@ from ercnn_napari.ingest.pipeline import ingest
 
 CRS = "EPSG:32631"
 ORIGIN = (682000.0, 5612000.0)
-HEADER = ["path", "time", "sensor", "orbit", "product", "units", "bands", "mask"]
+HEADER = ["path", "time", "sensor", "orbit", "product", "units", "bands", "mask", "offset"]   # offset: optional
 S2 = "B01,B02,B03,B04,B05,B06,B07,B08,B8A,B09,B10,B11,B12"
 
 
@@ -61,7 +61,7 @@ def test_each_bad_file_is_one_line_and_the_rest_is_ingested(tmp_path, capsys):
     _tif(src / "nodata.tif", np.full((2, 32, 64), -9999, np.float32), nodata=-9999)
     _manifest(src, [
         ["good_s1.tif", "2020-01-02T17:24:00Z", "S1", "ascending", "S1_GRD_GAMMA0_ELLIPSOID", "linear", "VV,VH", ""],
-        ["good_s2.tif", "2020-01-04T10:47:00Z", "S2", "", "S2_L1C", "dn", S2, ""],
+        ["good_s2.tif", "2020-01-04T10:47:00Z", "S2", "", "S2_L1C", "dn", S2, "", "1000"],   # reprocessed: offset
         ["text.tif", "2020-01-06T10:47:00Z", "S2", "", "S2_L1C", "dn", S2, ""],
         ["twelve.tif", "2020-01-08T10:47:00Z", "S2", "", "S2_L1C", "dn", S2.replace(",B05", ""), ""],
         ["nocrs.tif", "2020-01-08T17:24:00Z", "S1", "ascending", "S1_GRD_GAMMA0_ELLIPSOID", "linear", "VV,VH", ""],
@@ -71,6 +71,8 @@ def test_each_bad_file_is_one_line_and_the_rest_is_ingested(tmp_path, capsys):
         ["nodata.tif", "2020-01-12T05:50:00Z", "S1", "descending", "S1_GRD_GAMMA0_ELLIPSOID", "linear", "VV,VH", ""],
         ["gone.tif", "2020-01-14T05:50:00Z", "S1", "descending", "S1_GRD_GAMMA0_ELLIPSOID", "linear", "VV,VH", ""],
         ["good_s1.tif", "2020-01-16T05:50:00Z", "S1", "sideways", "S1_GRD_GAMMA0_ELLIPSOID", "linear", "VV,VH", ""],
+        ["good_s1.tif", "2020-01-18T05:50:00Z", "S1", "descending", "S1_GRD_GAMMA0_ELLIPSOID", "linear", "VV,VH", "",
+         "1000"],
     ])
     capsys.readouterr()
     assert main(["ingest", str(project.root), str(src), "--workers", "1"]) == 0
@@ -80,14 +82,19 @@ def test_each_bad_file_is_one_line_and_the_rest_is_ingested(tmp_path, capsys):
               "dup_a.tif": ("row 7", "same S1_descending acquisition second"),
               "dup_b.tif": ("row 8", "same S1_descending acquisition second"),
               "nodata.tif": ("row 9", "no valid pixel"), "gone.tif": ("row 10", "file not found"),
-              "good_s1.tif": ("row 11", "orbit ascending or descending")}
+              "good_s1.tif": ("row 11", "orbit ascending or descending"),
+              "good_s1.tif ": ("row 12", "offset applies to S2 DN only")}
     assert len(lines) == len(expect), lines
     for name, (where, what) in expect.items():
-        assert sum(f"{where} ({name})" in ln and what in ln for ln in lines) == 1, (name, lines)
+        assert sum(f"{where} ({name.strip()})" in ln and what in ln for ln in lines) == 1, (name, lines)
     series_dir = project.root / "observations"
     scenes = sorted(p.name for p in (series_dir / ".ingest" / "scenes").iterdir() if not p.name.startswith("."))
     assert scenes == ["S1_ascending_20200102T172400", "S2_20200104T104700"]      # nothing of the bad ones
     assert sorted(p.name for p in series_dir.glob("*.tfrecords")) == ["0_0.tfrecords", "0_1.tfrecords"]
+    from ercnn_napari.ingest.store import SceneStore
+
+    s2, valid = SceneStore(series_dir, project.grid).read_tile("S2_20200104T104700", "S2", (0, 1))
+    assert valid.all() and (s2 == np.float32(0.05)).all()          # (1500 - 1000) / 10000: the stated offset
     assert json.loads((series_dir / "timestamps.json").read_text())["iso"] == ["2020-01-02T17:24:00Z",
                                                                                "2020-01-04T10:47:00Z"]
     # again, for the viewer: typed JSON lines; bad rows are problem events, the empty scene is remembered

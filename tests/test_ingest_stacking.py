@@ -93,6 +93,8 @@ def test_unit_conversions():
                                [0.1, 1.0, 10 ** 0.3], rtol=1e-7)
     np.testing.assert_array_equal(to_network_units(np.array([0.5, 2.0]), "S1", "amplitude", before),
                                   np.float32([0.25, 4.0]))
+    np.testing.assert_array_equal(to_network_units(dn, "S2", "dn", before, dn_offset=1000),   # reprocessed archive
+                                  np.float32([0, 0, 0.0234, 1.0234]))
     assert np.isnan(to_network_units(np.array([np.nan]), "S2", "dn", before)).all()
     with pytest.raises(ValueError, match="do not apply to S1"):
         to_network_units(dn, "S1", "dn", before)

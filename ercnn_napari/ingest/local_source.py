@@ -83,7 +83,9 @@ class LocalScene:
         if mask is not None:
             valid &= mask == 1
         values = np.zeros((grid.height, grid.width, len(wanted)), np.float32)
-        converted = to_network_units(np.moveaxis(data, 0, -1), self.info.sensor, self.info.units, self.info.time)
+        offset = self.info.processing.get("dn_offset")
+        converted = to_network_units(np.moveaxis(data, 0, -1), self.info.sensor, self.info.units, self.info.time,
+                                     None if offset is None else float(offset))
         for k, band in enumerate(present):
             values[..., wanted.index(band)] = converted[..., k]
         values[~valid] = 0.0

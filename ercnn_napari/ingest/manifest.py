@@ -10,6 +10,8 @@ for S1 (empty for S2); ``product`` e.g. ``S2_L1C``, ``S2_L2A``, ``S1_GRD_GAMMA0_
 ``units`` ``reflectance``|``dn``|``linear``|``db``|``amplitude``; ``bands`` the file's bands in
 order, by name, separated by ``,`` or ``;`` or spaces (quote the cell when it holds commas); ``mask``
 optional: the name of a band of the file or the path of a separate raster, 1 = valid pixel.
+An optional column ``offset`` gives the DN offset of an S2 ``dn`` file (``1000`` or ``0``) where
+the date rule (offset from 2022-01-25 on) is wrong, e.g. ESA's reprocessed archive.
 
 Parsing checks everything that can be checked without opening rasters, row by row: a bad row
 becomes one :class:`InputDataError` naming the manifest, the row and the file, and the other rows
@@ -147,8 +149,16 @@ def _parse_row(folder: Path, manifest: Path, number: int, raw: dict[str, str]) -
     absent = [b for b in needed if b not in data_bands and b not in OPTIONAL_BANDS.get(product.upper(), ())]
     if absent:
         raise fail(f"{sensor} needs band(s) {', '.join(absent)}; the row lists {', '.join(bands) or 'none'}")
+    processing = {}
+    if raw.get("offset"):
+        if sensor != "S2" or units != "dn":
+            raise fail("an offset applies to S2 DN only")
+        try:
+            processing["dn_offset"] = str(float(raw["offset"]))
+        except ValueError:
+            raise fail(f"offset {raw['offset']!r} is not a number (e.g. 1000 or 0)") from None
     info = SceneInfo(time=time, sensor=sensor, orbit=orbit, product=product, units=units, bands=bands,
-                     source=str(path), processing={})
+                     source=str(path), processing=processing)
     return ManifestRow(number, info, path, mask_band, mask_path)
 
 

@@ -5,7 +5,7 @@ output silently. Every source therefore converts through this one module:
 
 * S2 ``dn`` (L1C digital numbers) -> TOA reflectance 0-1. Products of processing baseline 04.00
   and later (acquired from 2022-01-25) carry a radiometric offset of -1000:
-  ``(DN - 1000) / 10000``; earlier ones ``DN / 10000``. Negative results are clamped to 0, as
+  ``(DN - 1000) / 10000``; earlier ones ``DN / 10000`` (a source may state the offset instead). Negative results are clamped to 0, as
   Sentinel Hub's default harmonisation does.
 * S2 ``reflectance``: taken as it is (negatives clamped to 0 likewise).
 * S1 ``db`` -> linear power ``10 ** (dB / 10)``; ``amplitude`` -> power (square); ``linear`` as is.
@@ -44,15 +44,22 @@ def check_units(sensor: str, units: str) -> str | None:
     return None
 
 
-def to_network_units(values: np.ndarray, sensor: str, units: str, time: datetime) -> np.ndarray:
-    """Convert source values (any float/int dtype, NaN = no data) to float32 network units."""
+def to_network_units(values: np.ndarray, sensor: str, units: str, time: datetime,
+                     dn_offset: float | None = None) -> np.ndarray:
+    """Convert source values (any float/int dtype, NaN = no data) to float32 network units.
+
+    ``dn_offset`` overrides the date rule for S2 DN: ESA's reprocessed archive (Collection 1,
+    baseline 05.xx) carries the offset before 2022 too; the product metadata
+    (``RADIO_ADD_OFFSET``) says which applies.
+    """
     data = np.asarray(values, dtype=np.float64)
     problem = check_units(sensor, units)
     if problem:
         raise ValueError(problem)
     if sensor == "S2":
         if units == "dn":
-            data = (data - s2_dn_offset(time)) / S2_QUANTIFICATION
+            offset = s2_dn_offset(time) if dn_offset is None else float(dn_offset)
+            data = (data - offset) / S2_QUANTIFICATION
         return np.maximum(data, 0.0, where=~np.isnan(data), out=data.copy()).astype(np.float32)
     if units == "db":
         data = np.power(10.0, data / 10.0)
