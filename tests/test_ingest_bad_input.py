@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import rasterio
 from affine import Affine
 
@@ -189,3 +190,18 @@ def test_an_interrupted_run_continues_to_the_same_files(tmp_path):
     added = ingest(Project.open(project.root), [str(src)], workers=1)
     assert (added.warped, added.reused, added.tiles_stacked, added.records) == (1, 4, 2, 4)
     assert {p.name: p.read_bytes() for p in folder.glob("*.tfrecords")} != before
+
+
+def test_source_dispatch(tmp_path):
+    from ercnn_napari.core.errors import InputDataError
+    from ercnn_napari.ingest.local_source import LocalSource
+    from ercnn_napari.ingest.sources import SOURCE_KINDS, open_source
+
+    (tmp_path / "manifest.csv").write_text(",".join(HEADER) + "\n")
+    assert isinstance(open_source(str(tmp_path)), LocalSource)
+    assert isinstance(open_source(str(tmp_path / "manifest.csv")), LocalSource)
+    with pytest.raises(InputDataError, match="not an observation source"):
+        open_source(str(tmp_path / "nothing-here"))
+    kinds = {name: test for name, test, _, _ in SOURCE_KINDS}
+    assert kinds["STAC catalogue"]("https://earth-search.aws.element84.com/v1#sentinel-2-l1c")
+    assert kinds["Sentinel Hub request"]("sentinelhub:cdse") and not kinds["STAC catalogue"](str(tmp_path))

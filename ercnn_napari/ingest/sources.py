@@ -1,8 +1,9 @@
 """Which source reads a SOURCE argument of ``ercnn-napari ingest``: one table, one function.
 
-A folder holding ``manifest.csv`` is a local folder; a ``catalog.json`` (or a folder holding one)
-or an ``http(s)://`` URL is a STAC catalogue, read by ``ingest.stac_source`` (imported only when
-needed: it pulls in pystac-client and odc-stac). A new kind of source adds one entry to
+A folder holding ``manifest.csv`` is a local folder; a ``catalog.json`` (or a folder holding one),
+an ``http(s)://`` URL or a preset name is a STAC catalogue, read by ``ingest.stac_source``;
+``sentinelhub[:PROFILE]`` is the Sentinel Hub Process API (``ingest.sentinelhub_source``). Those
+modules are imported only when needed (they pull in pystac-client, odc-stac, sentinelhub). A new kind of source adds one entry to
 :data:`SOURCE_KINDS`. Every factory is called as ``factory(argument, grid=TileGrid, period=Period)``
 (the project's grid and period, so a catalogue can search the AoI and dates) and returns an object
 with ``scenes()`` (see ``ingest.scene.Source``) and optionally ``problems`` (errors of skipped
@@ -25,15 +26,28 @@ def _is_local(spec: str) -> bool:
 
 
 def _is_stac(spec: str) -> bool:
-    path = Path(spec)
-    return (spec.startswith(("http://", "https://")) or (path.name == "catalog.json" and path.is_file())
-            or (path / "catalog.json").is_file())
+    """An API URL or a static catalogue (optionally ``#collection,...``), or a named preset."""
+    base = spec.partition("#")[0]
+    path = Path(base)
+    if base.startswith(("http://", "https://")) or (path.name == "catalog.json" and path.is_file()) \
+            or (path / "catalog.json").is_file():
+        return True
+    try:
+        from ercnn_napari.ingest.stac_presets import PRESETS  # named collections (earth-search/..., ...)
+    except ImportError:
+        return False
+    return spec in PRESETS
+
+
+def _is_sentinelhub(spec: str) -> bool:
+    return spec == "sentinelhub" or spec.startswith("sentinelhub:")
 
 
 #: (name, test on the argument, module, factory) in the order they are tried.
 SOURCE_KINDS: list[tuple[str, Callable[[str], bool], str, str]] = [
     ("local folder", _is_local, "ercnn_napari.ingest.local_source", "LocalSource"),
     ("STAC catalogue", _is_stac, "ercnn_napari.ingest.stac_source", "open_stac_source"),
+    ("Sentinel Hub request", _is_sentinelhub, "ercnn_napari.ingest.sentinelhub_source", "open_sentinelhub_source"),
 ]
 
 
@@ -50,5 +64,5 @@ def open_source(spec: str, **options: Any) -> Any:
         if name == "local folder" and Path(spec).name == MANIFEST_NAME:
             target = str(Path(spec).parent)
         return getattr(module, factory)(target, **options)
-    raise InputDataError(f"not an observation source: expected a folder with {MANIFEST_NAME}, a STAC catalog.json "
-                         "or an http(s) STAC API URL", spec)
+    raise InputDataError(f"not an observation source: expected a folder with {MANIFEST_NAME}, a STAC catalog.json, "
+                         "an http(s) STAC API URL, a STAC preset name or sentinelhub[:PROFILE]", spec)
