@@ -39,7 +39,7 @@ class TaskRunner:
                 self.client = self._stack.enter_context(Client(self.scheduler))
             else:
                 cluster = self._stack.enter_context(LocalCluster(
-                    n_workers=self.workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                    n_workers=self.workers, threads_per_worker=1, processes=True, dashboard_address=":0",
                     silence_logs=40))
                 self.client = self._stack.enter_context(Client(cluster))
         return self
