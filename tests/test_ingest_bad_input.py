@@ -205,3 +205,28 @@ def test_source_dispatch(tmp_path):
     kinds = {name: test for name, test, _, _ in SOURCE_KINDS}
     assert kinds["STAC catalogue"]("https://earth-search.aws.element84.com/v1#sentinel-2-l1c")
     assert kinds["Sentinel Hub request"]("sentinelhub:cdse") and not kinds["STAC catalogue"](str(tmp_path))
+
+
+def test_ingest_onto_the_authors_lonlat_grid(tmp_path):
+    aoi = tmp_path / "aoi.geojson"
+    aoi.write_text(json.dumps({"type": "Polygon", "coordinates": [
+        [[5.575, 50.625], [5.585, 50.625], [5.585, 50.631], [5.575, 50.631], [5.575, 50.625]]]}))
+    assert main(["new", str(tmp_path / "p"), "--aoi", str(aoi), "--authors-grid", "--start", "2020-01-01",
+                 "--end", "2020-03-01"]) == 0
+    project = Project.open(tmp_path / "p")
+    assert project.grid.crs == "EPSG:4326" and (project.grid.rows, project.grid.cols) == (2, 2)
+    src = tmp_path / "src"
+    src.mkdir()
+    # a UTM file covering the lon/lat box with room to spare, VV = 0.02 and VH = 0.004 everywhere
+    data = np.stack([np.full((120, 120), 0.02, np.float32), np.full((120, 120), 0.004, np.float32)])
+    _tif(src / "utm.tif", data, Affine(10, 0, 681800, 0, -10, 5612200))
+    _manifest(src, [["utm.tif", "2020-01-02T17:24:00Z", "S1", "ascending", "S1_GRD_GAMMA0_ELLIPSOID", "linear",
+                     "VV,VH", ""]])
+    report = ingest(project, [str(src)], workers=1)
+    assert report.problems == [] and report.tiles_stacked == 4
+    from ercnn_napari.ingest.store import SceneStore
+
+    store = SceneStore(project.root / "observations", project.grid)
+    for tile in project.grid.tiles():
+        values, valid = store.read_tile("S1_ascending_20200102T172400", "S1_ascending", tile)
+        assert valid.all() and (values[..., 0] == np.float32(0.02)).all() and (values[..., 1] == np.float32(0.004)).all()
