@@ -229,6 +229,8 @@ def _stack_all(project: Project, job: StackJob, metas: list[dict[str, Any]], sta
     except (OSError, ValueError):
         ledger = {}
     done_tiles = set(ledger.get("tiles", [])) if ledger.get("digest") == digest else set()
+    if ledger.get("digest") != digest:   # the time axis changes: no stale axis while tiles are re-stacked
+        (job.folder / TIMESTAMPS_FILE).unlink(missing_ok=True)
     tiles = [t for t in project.grid.tiles()
              if not (tile_stem(t) in done_tiles and (job.folder / f"{tile_stem(t)}.tfrecords").is_file())]
     report.tiles_reused = project.grid.rows * project.grid.cols - len(tiles)
