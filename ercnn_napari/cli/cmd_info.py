@@ -76,6 +76,9 @@ def summarize(project: Any) -> dict[str, Any]:
         splits[name] = {"train": len(split.train), "val": len(split.val), "test": len(split.test),
                         "not_used": len(split.not_used)}
     observation_tiles = project.tiles_with_observations()
+    from ercnn_napari.core.fidelity import fidelity_warnings, read_fidelity
+
+    fidelity = read_fidelity(project.observations_path())
     incomplete = project.tiles_with_incomplete_reference()
     reference_tiles = project.tiles_with_reference()
     return {
@@ -96,7 +99,8 @@ def summarize(project: Any) -> dict[str, Any]:
             "incomplete": {format_tile_id(t): why for t, why in incomplete.items()},
         },
         "splits": splits,
-        "warnings": list(project.warnings) + problems,
+        "fidelity": fidelity,
+        "warnings": list(project.warnings) + problems + fidelity_warnings(fidelity),
     }
 
 
@@ -213,6 +217,10 @@ def format_summary(summary: dict[str, Any]) -> str:
                              + (f", not used {sizes['not_used']}" if sizes["not_used"] else ""))
     else:
         lines.append("Splits:       none (training/V<n>/ lists not found)")
+    for stream, record in ((summary.get("fidelity") or {}).get("streams") or {}).items():
+        products = ", ".join(f"{p} x{n}" for p, n in record["products"].items()) or "none"
+        units = ", ".join(record["source_units"]) or "-"
+        lines.append(f"Fidelity:     {stream}: {products} (from {units} -> {record['converted_to']})")
     for warning in summary["warnings"]:
         lines.append(f"Warning:      {warning}")
     return "\n".join(lines) + "\n"

@@ -30,6 +30,7 @@ from ercnn_napari.core.tiles import TileId, format_tile_id, parse_tile_id
 from ercnn_napari.napari_plugin.autosave import Autosaver
 from ercnn_napari.napari_plugin.close_guard import CloseGuard, ask_unsaved_dialog
 from ercnn_napari.napari_plugin.context import context_for
+from ercnn_napari.napari_plugin.fidelity_note import FidelityNote
 from ercnn_napari.napari_plugin.label_session import LabelSession, SaveReport, status_html
 from ercnn_napari.napari_plugin.layers import tile_at_display
 from ercnn_napari.napari_plugin.polygon_tools import PolygonTools
@@ -81,6 +82,7 @@ class LabelDock(QWidget):
         self.project_label.setWordWrap(True)
         self.status = QLabel("")
         self.status.setObjectName("ercnn_label_status")
+        self.fidelity = FidelityNote(self)
         self.conflict_label = QLabel("")
         self.conflict_label.setWordWrap(True)
         self.theirs_button = QPushButton("Reload from disk")
@@ -115,6 +117,7 @@ class LabelDock(QWidget):
         row.addWidget(self.open_button)
         row.addWidget(self.project_label, 1)
         layout.addLayout(row)
+        layout.addWidget(self.fidelity)
         layout.addWidget(self.status)
         conflicts = QHBoxLayout()
         conflicts.addWidget(self.conflict_label, 1)
@@ -190,6 +193,7 @@ class LabelDock(QWidget):
         self.polygons.set_project(project)
         for warning in getattr(project, "warnings", []):
             show_info(warning)
+        self.fidelity.set_project(project)
         self.context.set_split(self.splits.current_name)
         self.context.set_project(project)
         self._restyle_tiles()

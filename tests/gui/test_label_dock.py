@@ -185,3 +185,22 @@ def test_import_geojson_polygons_in_lonlat(dock, small_project, tmp_path):
     assert ys_px.min() >= 9 and xs_px.min() >= 9 and ys_px.max() <= 13 and xs_px.max() <= 13
     dock.flush()
     assert small_project.labels.read((1, 0)).sum() == added
+
+
+def test_fidelity_note_shows_what_differs_from_the_published_weights(dock, small_project):
+    import json
+
+    assert not dock.fidelity.isVisible() and dock.fidelity.text() == ""
+    small_project.set_observations({"kind": "stacked", "path": "observations"})
+    folder = small_project.root / "observations"
+    folder.mkdir(exist_ok=True)
+    from ercnn_napari.core.fidelity import build_record
+
+    scenes = [{"stream": "S2", "product": "S2_L2A", "units": "reflectance", "source": "a.tif"},
+              {"stream": "S1_ascending", "product": "S1_GRD_GAMMA0_ELLIPSOID", "units": "db", "source": "b.tif"},
+              {"stream": "S1_descending", "product": "S1_GRD_GAMMA0_ELLIPSOID", "units": "linear", "source": "c.tif"}]
+    (folder / "fidelity.json").write_text(json.dumps(build_record(scenes)))
+    dock.open_project(small_project.root)
+    assert not dock.fidelity.isHidden()
+    assert "S2 holds S2_L2A" in dock.fidelity.text() and "no B10" in dock.fidelity.text()
+    assert "S1_ascending" not in dock.fidelity.text()
