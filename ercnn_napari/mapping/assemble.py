@@ -3,8 +3,9 @@
 Runs in the driver after the workers are done (numpy, rasterio, zarr; no TensorFlow). Memory is
 bounded by one region of tiles (``REGION_PIXELS`` square x n_windows floats), not by the AoI:
 tiles are read region by region, written into a tiled GeoTIFF and a chunked Zarr store, and the
-pyramid levels are pooled from the same region. Pooling takes the MAXIMUM so a small change
-stays visible when zoomed out (an average would dilute it away). Pixels of tiles that were not
+pyramid levels are pooled from the same region. The Zarr pyramid pools by the MAXIMUM so a small
+change stays visible when zoomed out (an average would dilute it away); the COG's overviews are
+GDAL's AVERAGE, because GDAL's overview builder offers no maximum. Pixels of tiles that were not
 mapped are NaN (the nodata value of both outputs).
 
 Both outputs appear atomically: the GeoTIFF via a temporary file converted to a COG and renamed,
@@ -109,10 +110,10 @@ def assemble(out: str | os.PathLike, grid: TileGrid, tiles: Sequence[TileId], ta
                         peak = np.where(np.isfinite(data).any(0), np.nanmax(np.where(np.isfinite(data), data, -1), 0),
                                         np.nan).astype(np.float32)
                     dst.write(peak, 1, window=rasterio.windows.Window(x0, y0, peak.shape[1], peak.shape[0]))
-        blocksize = REGION_PIXELS if max(height, width) > 4 * REGION_PIXELS else 64
+        blocksize = REGION_PIXELS if max(height, width) > 4 * REGION_PIXELS else 128  # GDAL's smallest
         with atomic_path(out / COG_FILE) as cog:
             rasterio.shutil.copy(staging, cog, driver="COG", BLOCKSIZE=blocksize, COMPRESS="DEFLATE",
-                                 PREDICTOR="YES", OVERVIEWS="AUTO", OVERVIEW_RESAMPLING="MAX")
+                                 PREDICTOR="YES", OVERVIEWS="AUTO", OVERVIEW_RESAMPLING="AVERAGE")
     finally:
         staging.unlink(missing_ok=True)
     final = out / ZARR_DIR
