@@ -52,3 +52,27 @@ def test_map_folder_opens_lazily_and_shows_the_map(tmp_path, make_napari_viewer)
     viewer.add_image(peak, **peak_kw)
     assert layer.multiscale and layer.metadata["ercnn_role"] == "prediction"
     assert len(layer.metadata["windows"]) == N
+
+
+def test_map_action_in_the_review_dock(make_napari_viewer, small_project, tmp_path):
+    """The "Map the whole AoI" action: its button sits in the dock, its command is the map CLI, its result shows."""
+    from ercnn_napari.napari_plugin.label_dock import LabelDock
+    from ercnn_napari.napari_plugin.map_action import MapAction, map_args
+    from ercnn_napari.napari_plugin.review_dock import ReviewDock
+
+    viewer = make_napari_viewer()
+    label = LabelDock(viewer)
+    label.open_project(small_project.root)
+    review = ReviewDock(viewer)
+    action = MapAction(review)
+    assert action.button.text() == "Map the whole AoI" and review.layout().indexOf(action.button) >= 0
+    args = map_args(small_project.root, ["a.h5", "b.h5"], "max", 5, tmp_path / "out")
+    assert args[:2] == ["map", str(small_project.root)] and args.count("--model") == 2
+    assert args[args.index("--progress") + 1] == "json" and "--all" in args
+    review.select_only([])
+    action.start()                      # no model ticked: a warning, no worker
+    assert action.worker is None
+    make_map(tmp_path / "map")
+    stack_layer, max_layer = action.show_map(tmp_path / "map")
+    assert stack_layer.multiscale and stack_layer.metadata["ercnn_role"] == "prediction"
+    assert not max_layer.visible
