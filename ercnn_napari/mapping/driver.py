@@ -26,7 +26,7 @@ from typing import Any
 from ercnn_napari.core.messages import Finished, MessageWriter, Progress, Started
 from ercnn_napari.core.tiles import format_tile_id
 from ercnn_napari.core.window_table import WindowTable
-from ercnn_napari.mapping.plan import MapPlan, check_resumable, tile_done, write_map_info
+from ercnn_napari.mapping.plan import TILES_DIR, MapPlan, check_resumable, tile_done, write_map_info
 
 
 def worker_env(n_workers: int) -> dict[str, str]:
@@ -59,6 +59,8 @@ def run_map(plan: MapPlan, grid: Any, writer: MessageWriter, workers: int | None
     out = Path(plan.out)
     out.mkdir(parents=True, exist_ok=True)
     check_resumable(out, plan)
+    for stray in (out / TILES_DIR).glob(".*.tmp.npy") if (out / TILES_DIR).is_dir() else ():
+        stray.unlink(missing_ok=True)  # left by a killed run's atomic writes (never a finished tile)
     size = grid.tile_size
     total = len(plan.tiles)
     started = time.perf_counter()
