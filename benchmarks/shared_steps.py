@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         seconds = time.perf_counter() - started
         results[name] = (total / seconds, probs)
         print(f"{name}: {total} windows of {len(jobs)} tile(s) in {seconds:.2f} s = {total / seconds:.2f} windows/s")
-    diff = max(float(np.abs(a - b).max()) for a, b in zip(results["per_window"][1], results["shared"][1]))
+    diff = max(float(np.abs(a - b).max()) for a, b in zip(results["per_window"][1], results["shared"][1], strict=True))
     speedup = results["shared"][0] / results["per_window"][0]
     print(f"speedup={speedup:.2f} max_abs_diff={diff:.2e}")
     return 0

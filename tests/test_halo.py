@@ -81,7 +81,7 @@ def test_halo_prediction_equals_a_larger_block(field_project, small_model):
     shared = [SharedStepModel(small_model)]
     starts, counts = np.array([0, 3]), np.array([36, 37])
     big = field[:, S:4 * S, S:4 * S]                       # tiles (1..3, 1..3) around (2, 2)
-    windows = np.stack([pad_numpy(big[s:s + c], 40) for s, c in zip(starts, counts)])
+    windows = np.stack([pad_numpy(big[s:s + c], 40) for s, c in zip(starts, counts, strict=True)])
     reference = small_model(windows, training=False).numpy()[:, S:2 * S, S:2 * S]
 
     def halo_prediction(h):

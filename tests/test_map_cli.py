@@ -159,3 +159,13 @@ def test_usage_errors_exit_2_with_one_line(tiny, tmp_path, extra, message):
     args = map_args(tiny, tmp_path / "bad")[:-6] + ["--progress", "text", *extra]
     result = subprocess.run(args, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_driver_side_imports_no_tensorflow():
+    """TensorFlow only inside the Dask workers: the map command, driver, tasks module and mosaics import none."""
+    code = ("import sys\nimport ercnn_napari.cli.cmd_map, ercnn_napari.mapping.driver, "
+            "ercnn_napari.mapping.block_task, ercnn_napari.mapping.assemble\n"
+            "print(','.join(m for m in ('tensorflow', 'keras', 'tf_keras') if m in sys.modules))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == ""

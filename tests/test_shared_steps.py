@@ -32,7 +32,7 @@ def test_published_weights_shared_equals_per_window(published_weights, mode):
     series = series_with_gaps(48, 12, seed=1)
     starts, counts = np.array([0, 2, 5, 11]), np.array([40, 37, 43, 36])
     shared = predict_series([SharedStepModel(model)], series, starts, counts, batch_size=3)
-    windows = np.stack([pad_numpy(series[s:s + c], 92) for s, c in zip(starts, counts)])
+    windows = np.stack([pad_numpy(series[s:s + c], 92) for s, c in zip(starts, counts, strict=True)])
     reference = model(windows, training=False).numpy()
     assert np.abs(shared - reference).max() < 1e-5
     # the masks matter here: without the quirk step the result is different

@@ -68,7 +68,7 @@ def map_layer_data(folder: str | Path, threshold: float = 0.5) -> list[tuple[Any
     levels = [da.from_zarr(group[str(k)]) for k in range(int(group.attrs.get("levels", 1)))]
     table = read_window_csv(folder / "windows.csv")
     windows = [{"start": float(s), "end": float(e), "n_obs": int(n)}
-               for s, e, n in zip(table.start_time, table.end_time, table.n_obs)]
+               for s, e, n in zip(table.start_time, table.end_time, table.n_obs, strict=True)]
     name = f"map {folder.name}"
     placement = mosaic_placement(grid, (0, 0))
     transform = mosaic_transform(grid, (0, 0))
