@@ -43,6 +43,7 @@ from ercnn_napari.napari_plugin.project_layers import (
 )
 from ercnn_napari.napari_plugin.reference_controls import ReferenceControls
 from ercnn_napari.napari_plugin.split_editor import SplitEditor
+from ercnn_napari.napari_plugin.swipe import SwipeControls
 
 
 class LabelDock(QWidget):
@@ -87,6 +88,7 @@ class LabelDock(QWidget):
         self.mine_button = QPushButton("Keep viewer's")
         self.mine_button.clicked.connect(lambda: self.resolve_conflicts(keep_mine=True))
         self.reference = ReferenceControls(self)
+        self.swipe = SwipeControls(self.viewer, self)  # swipe + side by side (swipe.py)
         self.tile_edit = QLineEdit()
         self.tile_edit.setPlaceholderText("y:x")
         self.tile_edit.returnPressed.connect(self._jump_typed)
@@ -116,6 +118,7 @@ class LabelDock(QWidget):
         conflicts.addWidget(self.mine_button)
         layout.addLayout(conflicts)
         layout.addWidget(self.reference)
+        layout.addWidget(self.swipe)
         tile_box = QGroupBox("Tile")
         tile_layout = QVBoxLayout(tile_box)
         jump = QHBoxLayout()
@@ -205,6 +208,7 @@ class LabelDock(QWidget):
                 self.viewer.add_image(data, **kwargs)
         self.reference_layers = {r: self._existing(r) for r in ("before", "after") if self._existing(r)}
         self.reference.set_layers(self.reference_layers)
+        self.swipe.set_layers(self.reference_layers)
         self.tiles_layer = self._existing("tiles")
         if self.tiles_layer is None:
             data, kwargs, _ = grid_layer_data(project, self.session.labelled, {})
