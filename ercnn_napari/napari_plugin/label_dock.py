@@ -43,6 +43,7 @@ from ercnn_napari.napari_plugin.project_layers import (
 )
 from ercnn_napari.napari_plugin.reference_controls import ReferenceControls
 from ercnn_napari.napari_plugin.split_editor import SplitEditor
+from ercnn_napari.napari_plugin.suggest_panel import SuggestPanel
 from ercnn_napari.napari_plugin.swipe import SwipeControls
 
 
@@ -89,6 +90,7 @@ class LabelDock(QWidget):
         self.mine_button.clicked.connect(lambda: self.resolve_conflicts(keep_mine=True))
         self.reference = ReferenceControls(self)
         self.swipe = SwipeControls(self.viewer, self)  # swipe + side by side (swipe.py)
+        self.suggest = SuggestPanel(self.viewer, lambda t: (self.context.jump_to(t), self.select_tile(t)), self)
         self.tile_edit = QLineEdit()
         self.tile_edit.setPlaceholderText("y:x")
         self.tile_edit.returnPressed.connect(self._jump_typed)
@@ -136,6 +138,7 @@ class LabelDock(QWidget):
         split_box = QGroupBox("Train / validation / test split")
         QVBoxLayout(split_box).addWidget(self.splits)
         layout.addWidget(split_box)
+        layout.addWidget(self.suggest)
         layout.addStretch(1)
         self.viewer.bind_key("t", lambda _viewer: self.reference.toggle(), overwrite=True)
         self._update_status()
@@ -188,6 +191,7 @@ class LabelDock(QWidget):
             show_info(warning)
         self.context.set_split(self.splits.current_name)
         self.context.set_project(project)
+        self.suggest.set_project(project)
         self._restyle_tiles()
         self._update_status()
 
