@@ -50,6 +50,7 @@ class PixelPlot(QWidget):
     def _add_plot(self, row: int, label: str) -> Any:
         plot = self.graphics.addPlot(row=row, col=0, axisItems={"bottom": pg.DateAxisItem(utcOffset=0)})
         plot.setLabel("left", label)
+        plot.getAxis("left").enableAutoSIPrefix(False)  # NDVI 0.6 must not read "600 (x0.001)"
         plot.showGrid(x=True, y=True, alpha=0.25)
         plot.addLegend(offset=(5, 5), labelTextSize="7pt")
         return plot
