@@ -14,7 +14,15 @@ from typing import Any
 import numpy as np
 from napari.utils.notifications import show_warning
 from qtpy.QtGui import QFont
-from qtpy.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout
+from qtpy.QtWidgets import (
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+)
 
 from ercnn_napari.core.errors import ErcnnError
 from ercnn_napari.core.suggestions import read_suggestions

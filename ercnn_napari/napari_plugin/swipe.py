@@ -134,6 +134,8 @@ class SwipeController:
             scale=self.after.scale, translate=translate, opacity=self.after.opacity,
             contrast_limits=self.after.contrast_limits, metadata=meta)
         self.after.visible = False
+        self.after.events.visible.connect(self._after_visibility)
+        self.after.events.opacity.connect(self._after_opacity)
         layers = self.viewer.layers
         layers.move(layers.index(self.clip_layer), layers.index(self.after) + 1)
         top, _left, bottom, _right = self._edges()
@@ -151,6 +153,9 @@ class SwipeController:
         """Remove the swipe layers and show the after image again as it was."""
         clip, divider = self.clip_layer, self.divider
         self.clip_layer = self.divider = None
+        if self.after is not None and clip is not None:
+            self.after.events.visible.disconnect(self._after_visibility)
+            self.after.events.opacity.disconnect(self._after_opacity)
         for layer in (divider, clip):
             if layer is not None and layer in self.viewer.layers:
                 self.viewer.layers.remove(layer)
@@ -168,6 +173,18 @@ class SwipeController:
                 self.before = self.after = None
             elif self.active:
                 self.stop()
+
+    def _after_visibility(self, event: Any = None) -> None:
+        """Toggle (T) during a swipe: flip the swipe's after half instead of covering the divider."""
+        if self.active and self.after.visible:
+            self.after.visible = False
+            self.clip_layer.visible = not self.clip_layer.visible
+
+    def _after_opacity(self, event: Any = None) -> None:
+        """The fade slider fades the swipe's after half."""
+        if self.active:
+            self.clip_layer.opacity = self.after.opacity
+            self.clip_layer.visible = True
 
     def _keep_pan_off(self) -> None:
         if self.divider is not None:

@@ -11,13 +11,12 @@ import textwrap
 
 import numpy as np
 import pytest
+from gui_helpers import DAY, T0, write_prediction_folder
 from qtpy.QtCore import QPoint, Qt
 from qtpy.QtTest import QTest
 
-from gui_helpers import DAY, T0, write_prediction_folder
-
-from ercnn_napari.napari_plugin.predictions import load_prediction_mosaic
 from ercnn_napari.napari_plugin.prediction_layers import prediction_layer_data
+from ercnn_napari.napari_plugin.predictions import load_prediction_mosaic
 
 TILE, ROW, COL = (0, 1), 5, 6
 N_STEPS = 30

@@ -85,6 +85,14 @@ def test_swipe_shows_before_left_and_after_right(dock, qtbot):
     assert np.all(row[int(x_div) - 30:int(x_div) - 8] == BLUE)
     assert np.all(row[int(x_div) + 8:int(x_div) + 30] == RED)
 
+    # T (toggle) flips the after half off and on; the fade fades it; the divider stays
+    dock.reference.toggle()
+    assert not after.visible and not swipe.clip_layer.visible
+    dock.reference.toggle()
+    assert not after.visible and swipe.clip_layer.visible
+    dock.reference.fade.setValue(40)
+    assert swipe.clip_layer.opacity == pytest.approx(0.4) and not after.visible
+
     # side by side replaces the swipe; switching it off leaves the after image as it was
     dock.swipe.side_button.click()
     assert viewer.grid.enabled and not swipe.active and after.visible
