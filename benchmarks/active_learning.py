@@ -105,7 +105,7 @@ def main() -> None:
     rng = random.Random(args.seed)
     seed_batch = rng.sample(pool, args.batch)
     curves: dict[str, list[tuple[int, float]]] = {}
-    shared_f1, shared_run = fine_tune_and_score(root, "AL0", seed_batch, val, test, work, args.epochs, args.windows)
+    shared_f1, shared_run = fine_tune_and_score(root, "V10", seed_batch, val, test, work, args.epochs, args.windows)
     for order in ("suggested", "random"):
         labelled, run, f1 = list(seed_batch), shared_run, shared_f1
         curves[order] = [(len(labelled), f1)]
@@ -123,7 +123,7 @@ def main() -> None:
                          json.loads(result.stdout)["suggested"]]
             labelled += batch
             step += 1
-            f1, run = fine_tune_and_score(root, f"AL{order[0]}{step}", labelled, val, test, work,
+            f1, run = fine_tune_and_score(root, f"V{20 if order == 'suggested' else 30}{step}", labelled, val, test, work,
                                           args.epochs, args.windows)
             curves[order].append((len(labelled), f1))
             print(f"{order:9s} {len(labelled):2d} tiles: F1 {f1:.3f}", flush=True)
