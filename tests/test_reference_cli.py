@@ -120,6 +120,14 @@ def test_interrupted_cache_resumes_from_written_bands(tmp_path: Path) -> None:
     with rasterio.open(image.path) as cog:
         blue = cog.read(3)
     assert np.all(blue[:64] == 7) and np.all(blue[64:] == 60)
+    # the work of another source (or factor) is not resumed: it starts afresh
+    polls.clear()
+    with pytest.raises(KeyboardInterrupt):
+        cache_reference(project, str(source), "before", 2016, factor=2, should_stop=stop_after_first_band)
+    assert first.is_file()
+    with pytest.raises(KeyboardInterrupt):
+        cache_reference(project, str(source), "before", 2016, factor=1, should_stop=lambda: True)
+    assert not (parts_dir(project.root, "before", 2016) / "row_00000.tif").exists()
 
 
 def test_bad_sources_are_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -47,15 +47,15 @@ def cache_reference(project: Any, source: str, role: str, year: int, factor: int
     the AoI. ``should_stop`` is polled between bands; stopping keeps the bands already written.
     """
     grid = project.grid
+    info = describe_source(source, grid)  # also refuses a source that does not cover the AoI
     if factor is None:
-        info = describe_source(source, grid)
         factor = choose_factor(info.native_size_m, min(grid.pixel_width, grid.pixel_height))
     target = cog_path(project.root, role, year)
     parts = parts_dir(project.root, role, year)
     band_rows = grid.tile_size * factor
     n_bands = grid.rows
     with GridReader(source, grid, factor) as reader:
-        parts.mkdir(parents=True, exist_ok=True)
+        _claim_parts(parts, {"source": str(source).strip(), "factor": int(factor), "grid": grid.to_dict()})
         for row in range(n_bands):
             part = parts / f"row_{row:05d}.tif"
             if not part.is_file():
@@ -72,6 +72,19 @@ def cache_reference(project: Any, source: str, role: str, year: int, factor: int
     if write_pngs:
         write_tile_pngs(project, image, progress)
     return image
+
+
+def _claim_parts(parts: Path, what: dict[str, Any]) -> None:
+    """Resume only the work of the same source, factor and grid; anything else starts afresh."""
+    import json
+
+    stamp = parts / "job.json"
+    text = json.dumps(what, sort_keys=True)
+    if parts.is_dir() and (not stamp.is_file() or stamp.read_text(encoding="utf-8") != text):
+        shutil.rmtree(parts)
+    parts.mkdir(parents=True, exist_ok=True)
+    if not stamp.is_file():
+        stamp.write_text(text, encoding="utf-8")
 
 
 def _write_part(path: Path, data: np.ndarray, reader: GridReader, row0: int) -> None:
