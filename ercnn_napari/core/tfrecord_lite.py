@@ -4,8 +4,8 @@ Why: the viewer must never import TensorFlow (software OpenGL crashes), yet the 
 has to read the stacked series the model reads. The formats are small and stable, so they are
 decoded here with the standard library and numpy: the TFRecord framing (length, masked CRC-32C,
 data, masked CRC-32C), the protobuf wire format of ``Example``/``Features``/``Feature`` and of
-``TensorProto`` (what ``tf.io.serialize_tensor`` writes). CRCs are checked when ``google_crc32c``
-is installed (it is a dependency of the cloud clients; the check is skipped otherwise).
+``TensorProto`` (what ``tf.io.serialize_tensor`` writes). Both CRCs are checked
+(``google_crc32c``, a core dependency; the ingest writer frames records with the same function).
 Problems are :class:`~ercnn_napari.core.errors.InputDataError` naming the file and record.
 """
 
@@ -22,10 +22,7 @@ import numpy as np
 
 from ercnn_napari.core.errors import InputDataError
 
-try:  # optional: a fast CRC-32C; without it the framing is still checked, the checksums are not
-    import google_crc32c as _crc32c
-except ImportError:  # pragma: no cover - depends on the environment
-    _crc32c = None
+import google_crc32c as _crc32c
 
 #: TensorFlow ``DataType`` enum -> numpy dtype (the ones a serialized observation can hold).
 DTYPES = {1: np.float32, 2: np.float64, 3: np.int32, 4: np.uint8, 5: np.int16, 6: np.int8, 9: np.int64,
@@ -34,7 +31,8 @@ DTYPES = {1: np.float32, 2: np.float64, 3: np.int32, 4: np.uint8, 5: np.int16, 6
 _VALUE_FIELDS = {5: np.float32, 6: np.float64, 7: np.int32, 10: np.int64, 11: np.bool_, 13: np.int32}
 
 
-def _masked_crc(data: bytes) -> int:
+def masked_crc(data: bytes) -> int:
+    """TFRecord's masked CRC-32C of ``data`` (shared by this reader and the ingest writer)."""
     crc = _crc32c.value(data)
     return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
 
@@ -55,14 +53,14 @@ def iter_records(path: str | os.PathLike, compressed: bool = True) -> Iterator[t
                 if len(header) < 12:
                     raise InputDataError(f"record {index}: the file ends inside a record header (truncated)", path)
                 length, length_crc = struct.unpack("<QI", header)
-                if _crc32c is not None and _masked_crc(header[:8]) != length_crc:
+                if masked_crc(header[:8]) != length_crc:
                     raise InputDataError(f"record {index}: corrupt record length (CRC mismatch); "
                                          "not a GZIP TFRecord file, or damaged", path)
                 data = stream.read(length)
                 footer = stream.read(4)
                 if len(data) < length or len(footer) < 4:
                     raise InputDataError(f"record {index}: the file ends inside the record (truncated)", path)
-                if _crc32c is not None and _masked_crc(data) != struct.unpack("<I", footer)[0]:
+                if masked_crc(data) != struct.unpack("<I", footer)[0]:
                     raise InputDataError(f"record {index}: corrupt record data (CRC mismatch)", path)
                 yield index, data
                 index += 1
