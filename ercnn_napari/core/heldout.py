@@ -30,6 +30,13 @@ from ercnn_napari.core.ranking import average_precision, best_f1_threshold, roc_
 from ercnn_napari.core.tiles import TileId, format_tile_id
 
 
+def _name(tile: Any) -> str:
+    """``y:x`` for a tile, ``V1/y:x`` for a (fold, tile) key of a pooled cross-validation."""
+    if isinstance(tile, tuple) and len(tile) == 2 and isinstance(tile[0], str):
+        return f"{tile[0]}/{format_tile_id(tile[1])}"
+    return format_tile_id(tile)
+
+
 def _region(array: np.ndarray, border: int, which: str) -> np.ndarray:
     """Pixels of a [H, W] map inside the border (``inner``) or on it (``ring``), flattened."""
     if border == 0:
@@ -79,7 +86,7 @@ def region_report(s: np.ndarray, t: np.ndarray, fitted: float) -> dict[str, Any]
 def map_report(maps: Mapping[TileId, np.ndarray], truth: Mapping[TileId, np.ndarray], *,
                fitted_threshold: float, border: int = 1) -> dict[str, Any]:
     """The held-out report of one scorer: ``inner`` and ``ring`` sections and the tiles used."""
-    report: dict[str, Any] = {"tiles": [format_tile_id(t) for t in maps if t in truth], "border": border,
+    report: dict[str, Any] = {"tiles": [_name(t) for t in maps if t in truth], "border": border,
                               "fitted_threshold": fitted_threshold}
     for which in ("inner", "ring"):
         s, t = _pool(maps, truth, border, which)
@@ -113,6 +120,18 @@ def event_timing(window_maps: Mapping[TileId, np.ndarray], starts: Mapping[TileI
                          "best_window": best, "overlaps": hit})
     hits = sum(r["overlaps"] for r in rows)
     return {"events": rows, "hit_rate": hits / len(rows) if rows else math.nan, "scored": len(rows)}
+
+
+def pooled_counts(reports: Sequence[Mapping[str, Any]], region: str = "inner") -> dict[str, Any]:
+    """Scores from the summed ``at_fitted`` counts of several reports (each at its own threshold)."""
+    from ercnn_napari.core.metrics import Confusion
+
+    total = Confusion()
+    for report in reports:
+        at = report.get(region, {}).get("at_fitted", {})
+        if "tp" in at:
+            total = total + Confusion(at["tp"], at["fp"], at["fn"], at["tn"])
+    return {**scores(total), **total.to_dict()}
 
 
 def ensemble(maps: Sequence[Mapping[TileId, np.ndarray]]) -> dict[TileId, np.ndarray]:
