@@ -125,7 +125,7 @@ def read_stacked_numpy(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     stamps, steps = [], []
     index = -1
     try:
-        for index, raw in enumerate(_records(path)):
+        for index, raw in enumerate(_records(path)):  # noqa: B007 (named in the error below)
             found = _example_bytes(raw)
             missing = [k for k in ("Timestamp", *(s for s, _ in STREAMS)) if k not in found]
             if missing:

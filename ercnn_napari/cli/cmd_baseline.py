@@ -28,14 +28,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ercnn_napari.baseline.run import fit_indices, per_index, score_tiles, write_layers
+    from pathlib import Path
+
+    from ercnn_napari.baseline.run import fit_indices, score_tiles, write_layers
     from ercnn_napari.core.answer_key import has_answer_key, held_out_tiles, read_answer_key
     from ercnn_napari.core.errors import ErcnnError
     from ercnn_napari.core.heldout import map_report
     from ercnn_napari.core.messages import Finished, MessageWriter, Progress, Started
     from ercnn_napari.core.project import Project
     from ercnn_napari.core.tiles import format_tile_id, parse_tile_id
-    from pathlib import Path
 
     if args.period_days <= 0 or args.border < 0:
         raise ErcnnError("--period-days must be positive and --border >= 0")

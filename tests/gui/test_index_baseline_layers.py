@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import make_small_project  # tests/gui/conftest.py
 
 from ercnn_napari.baseline.run import write_layers
 from ercnn_napari.core.errors import ErcnnError
 from ercnn_napari.napari_plugin.index_baseline_layers import index_baseline_layer_data
-from conftest import make_small_project  # tests/gui/conftest.py
 
 
 def test_layers_show_the_fitted_cut(make_napari_viewer, tmp_path: Path) -> None:
