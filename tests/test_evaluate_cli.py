@@ -94,54 +94,6 @@ def test_split_set_and_unlabelled_tile_errors(tiny_model_file: Path, sample_proj
     assert result.returncode == 2 and "nope.ercnn.h5" in result.stderr
 
 
-def test_heldout_against_the_answer_key(tiny_model_file: Path, sample_project: Path, tmp_path: Path) -> None:
-    """``--set heldout``: AUC, the threshold fitted on training tiles and the index baseline, checked
-    against an independent computation on the fixture's one held-out tile with observations."""
-    from ercnn_napari.core.ranking import best_f1_threshold, roc_auc
-    from ercnn_napari.ml.evaluate import evenly_spaced, fit_time_steps
-    from ercnn_napari.ml.observations import open_observations
-    from ercnn_napari.ml.weights import load_model
-
-    project = Project.open(sample_project)
-    out = tmp_path / "heldout.json"
-    model = str(tiny_model_file)
-    result = cli("evaluate", "--model", model, "--model", model, "--project", str(sample_project),
-                 "--split", "V1,V2", "--set", "heldout", "--windows", "3", "--out", str(out), "--progress", "none")
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(out.read_text())
-    split = project.split("V1")
-    test_tile = split.test[0]
-    fold = report["folds"]["V1"]
-    assert fold["network"]["tiles"] == [format_tile_id(test_tile)]      # the only held-out tile with data
-    assert format_tile_id(split.val[0]) not in fold["skipped_no_observations"]
-
-    loaded, config = load_model(tiny_model_file)
-    source = open_observations(project)
-
-    def max_map(tile):
-        rows = evenly_spaced(len(source.window_table(tile)), 3)
-        return np.asarray(loaded(fit_time_steps(source.windows(tile, rows), config.time_steps),
-                                 training=False)).max(axis=0)
-
-    train_scores = np.concatenate([max_map(t)[1:-1, 1:-1].ravel() for t in split.train])
-    train_truth = np.concatenate([(project.labels.read(t) > 0)[1:-1, 1:-1].ravel() for t in split.train])
-    threshold, _ = best_f1_threshold(train_scores, train_truth)
-    assert fold["fitted"]["threshold"] == pytest.approx(threshold, rel=1e-5)
-    key = (np.load(sample_project / "answer_key" / f"{test_tile[0]}_{test_tile[1]}.npy") > 0)[1:-1, 1:-1]
-    held = max_map(test_tile)[1:-1, 1:-1]
-    assert fold["network"]["inner"]["auc"] == pytest.approx(roc_auc(held, key), abs=1e-9)
-    assert fold["network"]["inner"]["at_fitted"]["tp"] == int(((held >= threshold) & key).sum())
-    assert fold["network"]["ring"]["pixels"] == 32 * 32 - 30 * 30
-
-    index = fold["index_baseline"]
-    assert set(index["indices"]) == {"ndvi", "ndbi", "sar"} and index["best_on_training"] in index["indices"]
-    scorers = [r["scorer"] for r in report["table"] if r["split"] == "V1"]
-    assert scorers[0].startswith("network") and any("best on training" in s for s in scorers)
-    assert report["cross_validation"]["network"]["tiles"] == 2            # V1 and V2 folds, one tile each
-    assert report["ensemble"]["tiles"] == [format_tile_id(test_tile)]
-    assert "hit_rate" in fold["events"]
-
-
 def test_heldout_refuses_a_project_without_answer_key(tiny_model_file: Path, tmp_path: Path) -> None:
     from ercnn_napari.core.geo import TileGrid
 

@@ -105,3 +105,42 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
     return value
+
+
+def before_after_rows(project: Any, train_labels: Mapping[TileId, np.ndarray],
+                      sets: Mapping[str, Mapping[TileId, np.ndarray]], border: int = 1) -> dict[str, Any]:
+    """The index baseline's row of a run's before/after table.
+
+    Fitted on the training tiles' labels, the index with the best training F1 is scored on each
+    set's labelled tiles at its fitted threshold (per tile and pooled, ``core.metrics``), so a
+    fine-tune's "after" can be read against what an index difference gets on the same tiles.
+    """
+    from ercnn_napari.core.metrics import tile_scores
+
+    tiles = sorted(set(train_labels).union(*[set(s) for s in sets.values()]))
+    scores = score_tiles(project, tiles)
+    fitted = fit_indices({t: scores[t] for t in train_labels}, train_labels, border)
+    best = fitted["best"]
+    threshold = fitted["indices"][best]["threshold"]
+    out: dict[str, Any] = {"index": best, "threshold": threshold, "train_f1": fitted["indices"][best]["train_f1"],
+                           "sets": {}}
+    if math.isnan(threshold):
+        return out
+    for name, labels in sets.items():
+        pairs = {format_tile_id(t): (scores[t][best], labels[t]) for t in labels}
+        per_tile, overall = tile_scores(pairs, threshold=threshold, border=border)
+        out["sets"][name] = {"per_tile": per_tile, "overall": overall}
+    return out
+
+
+def index_row_or_reason(project: Any, train_labels: Mapping[TileId, np.ndarray],
+                        sets: Mapping[str, Mapping[TileId, np.ndarray]], border: int = 1) -> dict[str, Any]:
+    """:func:`before_after_rows`, or ``{"skipped": reason}`` when the project cannot give it
+    (stage-3 observations, a series that does not cover both periods): a before/after table must
+    never hide why its index row is missing."""
+    from ercnn_napari.core.errors import ErcnnError
+
+    try:
+        return before_after_rows(project, train_labels, sets, border)
+    except ErcnnError as exc:
+        return {"skipped": str(exc)}

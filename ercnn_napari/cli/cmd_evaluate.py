@@ -121,6 +121,8 @@ def _run_heldout(args: argparse.Namespace, project, writer) -> int:
         raise ErcnnError("--set heldout needs an answer key (answer_key/{y}_{x}.npy, as the sample has)",
                          project.root)
     names = [s.strip() for s in args.split.split(",") if s.strip()]
+    if len(set(names)) != len(names):
+        raise ErcnnError(f"--split {args.split} names a split twice; cross-validation needs one model per split")
     if len(names) != len(args.model):
         raise ErcnnError(f"{len(args.model)} --model for {len(names)} splits ({args.split}); give one split per model")
     paths = [resolve_model_path(m) for m in args.model]

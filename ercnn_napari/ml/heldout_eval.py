@@ -44,10 +44,13 @@ def predict_tiles(model: Any, time_steps: int, source: Any, tiles: Sequence[Tile
 
 
 def _index_rows(project: Any, train: list[TileId], held: list[TileId], labels: dict, truth: dict,
-                border: int) -> dict[str, Any]:
+                border: int, cache: dict) -> dict[str, Any]:
+    """The index baseline of one fold; ``cache`` keeps tiles' index scores across folds."""
     from ercnn_napari.baseline.run import fit_indices, score_tiles
 
-    scores = score_tiles(project, sorted(set(train) | set(held)))
+    missing = sorted((set(train) | set(held)) - set(cache))
+    cache.update(score_tiles(project, missing))
+    scores = cache
     fitted = fit_indices({t: scores[t] for t in train}, labels, border)
     rows = {name: map_report({t: scores[t][name] for t in held}, truth,
                              fitted_threshold=fitted["indices"][name]["threshold"], border=border)
@@ -70,6 +73,7 @@ def evaluate_heldout(project: Any, source: Any, models: Sequence[tuple[str, Any,
     cv_index: dict[str, dict[Any, np.ndarray]] = {}
     network_maps = []
     thresholds = []
+    index_cache: dict = {}
     for (name, model, steps), split in zip(models, splits, strict=True):
         held_all = held_out_tiles(root, [split])
         held = [t for t in held_all if t in available]
@@ -88,7 +92,7 @@ def evaluate_heldout(project: Any, source: Any, models: Sequence[tuple[str, Any,
                                        {t: p[1] for t, p in held_pred.items()},
                                        {t: p[2] for t, p in held_pred.items()}, events, project.grid, truth)}
         if index_baseline:
-            index = _index_rows(project, train, held, labels, truth, border)
+            index = _index_rows(project, train, held, labels, truth, border, index_cache)
             fold["index_baseline"] = {k: v for k, v in index.items() if k != "maps"}
             for iname in index["thresholds"]:
                 cv_index.setdefault(iname, {}).update({(split.name, t): m[iname] for t, m in index["maps"].items()})
