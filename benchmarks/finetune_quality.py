@@ -102,12 +102,13 @@ def rows_of(report: dict) -> dict[str, dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", default="7,11")
+    parser.add_argument("--seeds", default="7")
     parser.add_argument("--work", default="/tmp/ercnn_finetune_quality")
     parser.add_argument("--train-tiles", type=int, default=8)
     parser.add_argument("--held-tiles", type=int, default=8)
     parser.add_argument("--windows", type=int, default=10)
     parser.add_argument("--quick-args", default="", help="extra arguments for the quick fine-tune")
+    parser.add_argument("--tag", default="quick", help="name of this fine-tune variant (run folder suffix)")
     args = parser.parse_args()
     weights = published_weights()
     work = Path(args.work)
@@ -117,15 +118,18 @@ def main() -> None:
         t0 = time.time()
         prepare(seed, project, args.train_tiles, args.held_tiles)
         t_prep = time.time() - t0
-        run = work / f"seed{seed}_run"
+        run = work / f"seed{seed}_{args.tag}"
         if not (run / "model.ercnn.h5").is_file():
             cli("train", str(project), "--split", "V1", "--preset", "quick", "--baseline", str(weights),
-                "--out", str(run), "--gpus", "none", "--progress", "none", "--no-evaluate",
+                "--out", str(run), "--gpus", "none", "--progress", "none",
                 *args.quick_args.split())
         t_train = time.time() - t0 - t_prep
         reports = {}
         for name, model in (("published", weights), ("quick", run)):
-            out = work / f"seed{seed}_{name}.json"
+            out = work / f"seed{seed}_{args.tag if name == 'quick' else name}.json"
+            if name == "published" and out.is_file():
+                reports[name] = rows_of(json.loads(out.read_text()))
+                continue
             cli("evaluate", "--model", str(model), "--project", str(project), "--set", "heldout", "--split", "V1",
                 "--windows", str(args.windows), "--gpus", "none", "--out", str(out), "--progress", "none")
             reports[name] = rows_of(json.loads(out.read_text()))
