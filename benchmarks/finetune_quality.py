@@ -109,6 +109,7 @@ def main() -> None:
     parser.add_argument("--windows", type=int, default=10)
     parser.add_argument("--quick-args", default="", help="extra arguments for the quick fine-tune")
     parser.add_argument("--tag", default="quick", help="name of this fine-tune variant (run folder suffix)")
+    parser.add_argument("--reuse", action="store_true", help="reuse this variant's held-out report if present")
     args = parser.parse_args()
     weights = published_weights()
     work = Path(args.work)
@@ -127,7 +128,7 @@ def main() -> None:
         reports = {}
         for name, model in (("published", weights), ("quick", run)):
             out = work / f"seed{seed}_{args.tag if name == 'quick' else name}.json"
-            if name == "published" and out.is_file():
+            if out.is_file() and (name == "published" or args.reuse):
                 reports[name] = rows_of(json.loads(out.read_text()))
                 continue
             cli("evaluate", "--model", str(model), "--project", str(project), "--set", "heldout", "--split", "V1",

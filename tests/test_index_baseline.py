@@ -90,3 +90,21 @@ def test_baseline_command_fits_on_training_labels_and_scores_held_out_tiles(know
         threshold = float(src.tags()["threshold"])
     changed = mosaic[32:, :32] >= threshold                       # tile 1:0, never seen when fitting
     assert np.array_equal(changed[1:-1, 1:-1], truth_mask(TILES[(1, 0)])[1:-1, 1:-1] > 0)
+
+
+def test_before_after_row_of_a_training_run(known_project: Path) -> None:
+    """The index row a training run writes into evaluation.json: fitted on the training labels,
+    scored on a set's labelled tiles at the fitted cut; a project that cannot give it says why."""
+    from ercnn_napari.baseline.run import before_after_rows, index_row_or_reason
+    from ercnn_napari.core.project import Project
+
+    project = Project.open(known_project)
+    train = {t: truth_mask(TILES[t]) for t in ((0, 0), (0, 1))}
+    held = {t: truth_mask(TILES[t]) for t in ((1, 0), (1, 1))}
+    row = before_after_rows(project, train, {"test": held})
+    assert row["index"] in ("ndvi", "ndbi", "sar") and row["train_f1"] > 0.95
+    overall = row["sets"]["test"]["overall"]
+    assert overall["f1"] > 0.95 and overall["tiles"] == 2
+    assert row["sets"]["test"]["per_tile"]["1:1"]["fp"] == 0            # the quiet tile stays quiet
+    project.set_observations({"kind": "stage3", "path": "obs"}, save=False)
+    assert "stacked" in index_row_or_reason(project, train, {"test": held})["skipped"]
