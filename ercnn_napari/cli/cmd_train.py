@@ -49,8 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --freeze both: cache the frozen branches' features and train only the head "
                              "(the quick preset's CPU shortcut; --no-cache-features turns it off)")
     parser.add_argument("--optimizer", choices=("sgd", "adam"), help="sgd with momentum (paper) or adam (quick)")
-    parser.add_argument("--select-by", choices=("val_loss", "val_f1"),
-                        help="which epoch's model is kept: lowest validation loss (paper) or best validation F1")
+    parser.add_argument("--select-by", choices=("val_loss", "val_f1", "last"),
+                        help="which epoch's model is kept: lowest validation loss (paper), best "
+                             "validation F1, or the last epoch")
     parser.add_argument("--augment", metavar="CODES",
                         help="augmentation codes per tile and epoch, e.g. 0-7 or 0,4 (paper: 0-15, see docs)")
     parser.add_argument("--no-evaluate", action="store_true", help="skip the before/after evaluation")
