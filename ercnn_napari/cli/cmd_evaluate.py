@@ -46,6 +46,11 @@ def run(args: argparse.Namespace) -> int:
         raise ErcnnError(f"--threshold must be between 0 and 1, got {args.threshold}")
     if args.windows < 0 or args.border < 0 or args.batch_size < 1:
         raise ErcnnError("--windows and --border must be >= 0 and --batch-size >= 1")
+    from ercnn_napari.cli import checks  # the common mistakes, before TensorFlow loads
+
+    checks.model(args.model)
+    opened = checks.project(args.project)
+    checks.tiles(args.tiles, grid=opened.grid) if args.tiles else checks.split(opened, args.split)
     select_devices(args.gpus)
     writer = MessageWriter(args.progress, job="evaluate")
     project = Project.open(args.project)
