@@ -161,6 +161,21 @@ def missing_libraries(path: str) -> list[str]:
     return found
 
 
+def plugin_path(platform: str = "xcb") -> str | None:
+    """Where the installed Qt binding keeps a platform plugin (found without importing Qt)."""
+    import importlib.util
+
+    for binding, qt_dir in (("PyQt6", "Qt6"), ("PySide6", "Qt"), ("PyQt5", "Qt5")):
+        spec = importlib.util.find_spec(binding)
+        for folder in (spec.submodule_search_locations or []) if spec else []:
+            candidate = os.path.join(folder, qt_dir, "plugins", "platforms", f"libq{platform}.so")
+            if not os.path.isfile(candidate):
+                candidate = os.path.join(folder, "plugins", "platforms", f"libq{platform}.so")
+            if os.path.isfile(candidate):
+                return candidate
+    return None
+
+
 def platform_of(plugin_path: str) -> str:
     """``.../platforms/libqxcb.so`` -> ``"xcb"``."""
     base = os.path.basename(plugin_path)
