@@ -43,8 +43,8 @@ def run(args: argparse.Namespace) -> int:
     existing_sample = dest.is_dir() and any(dest.iterdir())
     spec = SampleSpec(seed=seed)
     if existing_sample:
+        from ercnn_napari.sample.files import ANSWER_DIR, SAMPLE_FILE
         from ercnn_napari.sample.prepare import read_spec
-        from ercnn_napari.sample.project_writer import ANSWER_DIR, SAMPLE_FILE
 
         if not (dest / ANSWER_DIR / SAMPLE_FILE).is_file():
             raise ProjectError("folder is not empty and holds no generated sample; choose an empty folder", dest)
