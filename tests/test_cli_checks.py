@@ -59,7 +59,7 @@ def _cases(tmp: Path) -> list[tuple[list[str], str]]:
         (["evaluate", "--model", str(DEMO_MODEL), "--project", p, "--tiles", "9:9"], "outside the grid"),
         (["evaluate", "--model", str(DEMO_MODEL), "--project", p, "--split", "V0"], "no split 'V0'"),
         (["predict", "--model", nope + ".h5", "--project", p, "--out", nope], "model file does not exist"),
-        (["predict", "--model", str(DEMO_MODEL), "--out", nope, nope + ".tfrecords"], "input file does not exist"),
+        (["predict", "--model", str(DEMO_MODEL), "--out", nope, nope + ".tfrecords"], "no_such.tfrecords: file not found"),
         (["predict", "--model", str(DEMO_MODEL), "--project", nope, "--out", nope], "project folder does not exist"),
         (["predict", "--model", str(DEMO_MODEL), "--project", p, "--tiles", "99:99", "--out", nope],
          "outside the grid"),

@@ -71,7 +71,7 @@ def input_files(paths: list[str]) -> None:
     """Every input file exists and is a file."""
     for path in paths:
         if not Path(path).exists():
-            raise InputDataError("input file does not exist", path)
+            raise InputDataError("file not found", path)   # the same words as the TFRecord reader
         if not Path(path).is_file():
             raise InputDataError("not a file", path)
 

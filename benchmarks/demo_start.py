@@ -1,0 +1,116 @@
+"""How long ``ercnn-napari demo`` takes, warm, from the command to its first painted frame.
+
+Measured as the wall time of ``ercnn-napari demo --screenshot PNG`` (start, sample-cache check,
+viewer, docks, project, render, write the picture, exit) against a reference measured in the same
+run: a bare napari that opens a shown viewer, renders the same kind of screenshot and exits.
+The ratio says what ercnn-napari adds on top of napari itself. ``--compare CHECKOUT`` also times
+the demo of another checkout of this repository (e.g. the previous version) in the same run.
+
+    xvfb-run -a python benchmarks/demo_start.py [--repeat 3] [--compare ../old-checkout]
+
+"Warm" means the sample is already in the cache (``ERCNN_NAPARI_CACHE`` or ~/.cache/ercnn-napari):
+the script refuses to start otherwise, since it would time the first run's generation instead.
+Last line: ``key=value`` pairs (``demo_s``, ``napari_reference_s``, ``ratio``, ``goal_met`` for < 10 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+GOAL_S = 10.0
+
+REFERENCE = r"""
+import sys
+import napari
+from qtpy.QtWidgets import QApplication
+viewer = napari.Viewer(title="reference", show=True)
+viewer.window.resize(1500, 950)
+for _ in range(30):
+    QApplication.processEvents()
+viewer.window.screenshot(path=sys.argv[1], canvas_only=False, flash=False)
+viewer.close()
+"""
+
+
+def timed(argv: list[str], env: dict[str, str], what: str) -> float:
+    start = time.perf_counter()
+    result = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
+    seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        raise SystemExit(f"{what} failed (exit {result.returncode}):\n{result.stderr[-3000:]}")
+    return seconds
+
+
+def env_for(code: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(code), os.environ.get("PYTHONPATH")]))
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return env
+
+
+def check_warm_cache() -> Path:
+    sys.path.insert(0, str(ROOT))
+    from ercnn_napari.sample import default_sample_dir
+    from ercnn_napari.sample.prepare import missing_observation_tiles, read_spec
+
+    root = default_sample_dir()
+    try:
+        missing = missing_observation_tiles(root, read_spec(root), None)
+    except Exception as exc:  # noqa: BLE001 - any reason the cache is unusable ends the benchmark
+        raise SystemExit(f"no warm sample cache at {root} ({exc}): run `ercnn-napari demo` once first") from None
+    if missing:
+        raise SystemExit(f"the sample cache at {root} lacks {len(missing)} tile(s): run `ercnn-napari demo` once first")
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs of each (median reported; default 3)")
+    parser.add_argument("--compare", metavar="CHECKOUT", help="also time the demo of this other checkout")
+    args = parser.parse_args(argv)
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        if shutil.which("xvfb-run") and not os.environ.get("ERCNN_BENCH_XVFB"):
+            os.environ["ERCNN_BENCH_XVFB"] = "1"
+            return subprocess.call(["xvfb-run", "-a", sys.executable, __file__, *(argv or sys.argv[1:])])
+        raise SystemExit("no display: run under `xvfb-run -a`")
+    cache = check_warm_cache()
+    print(f"warm sample cache: {cache}")
+    runs: dict[str, list[float]] = {"reference": [], "demo": [], "compare": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        png = str(Path(tmp) / "shot.png")
+        commands = {
+            "reference": ([sys.executable, "-c", REFERENCE, png], env_for(ROOT)),
+            "demo": ([sys.executable, "-m", "ercnn_napari", "demo", "--screenshot", png], env_for(ROOT)),
+        }
+        if args.compare:
+            commands["compare"] = ([sys.executable, "-m", "ercnn_napari", "demo", "--screenshot", png],
+                                   env_for(Path(args.compare).resolve()))
+        for name, (command, env) in commands.items():   # one untimed run each: disk caches, .pyc files
+            timed(command, env, name)
+        for _ in range(max(1, args.repeat)):             # interleaved, so load changes hit all alike
+            for name, (command, env) in commands.items():
+                runs[name].append(timed(command, env, name))
+    medians = {name: statistics.median(values) for name, values in runs.items() if values}
+    for name, values in runs.items():
+        if values:
+            print(f"{name:9s} median {medians[name]:6.2f} s  runs " + " ".join(f"{v:.2f}" for v in values))
+    demo, reference = medians["demo"], medians["reference"]
+    line = (f"demo_s={demo:.2f} napari_reference_s={reference:.2f} ratio={demo / reference:.2f} "
+            f"added_s={demo - reference:.2f}")
+    if "compare" in medians:
+        line += f" compare_s={medians['compare']:.2f} compare_ratio={medians['compare'] / reference:.2f}"
+    print(line + f" repeat={max(1, args.repeat)} goal_s={GOAL_S:g} goal_met={demo < GOAL_S}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
