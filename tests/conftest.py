@@ -47,7 +47,7 @@ def published_weights() -> Path:
                  f"ERCNN_PUBLISHED_WEIGHTS is not set and {SHARED_DIR / 'models'} has no ercnn_drs_s12_pretrained.hdf5")
         pytest.skip(
             f"published ERCNN-DRS weights not found ({where}): set ERCNN_PUBLISHED_WEIGHTS to the "
-            "authors' .hdf5, or ERCNN_SHARED_DIR to a reference-data folder with models/ (README, 'Run the tests')"
+            "authors' .hdf5, or ERCNN_SHARED_DIR to a reference-data folder with models/ (README, 'Reference data for the tests')"
         )
     return path
 
@@ -56,5 +56,5 @@ def published_weights() -> Path:
 def shared_dir() -> Path:
     if not SHARED_DIR.is_dir():
         pytest.skip(f"reference-data folder not found at {SHARED_DIR}: set ERCNN_SHARED_DIR to it "
-                    "(aoi/, models/, real_s2_eopatch/; README, 'Run the tests')")
+                    "(aoi/, models/, real_s2_eopatch/; README, 'Reference data for the tests')")
     return SHARED_DIR
