@@ -13,13 +13,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ercnn_napari.core.errors import ErcnnError, InputDataError, ProjectError
+from ercnn_napari.core.errors import ErcnnError, InputDataError, ModelFileError, ProjectError
 
 TileId = tuple[int, int]
 
 
 def project(path: str | os.PathLike) -> Any:
     """The opened :class:`~ercnn_napari.core.project.Project` (a missing folder is a ProjectError)."""
+    if not Path(path).exists():   # the commonest typo, answered before rasterio and numpy load
+        raise ProjectError("project folder does not exist", path)
     from ercnn_napari.core.project import Project
 
     return Project.open(path)
@@ -59,6 +61,8 @@ def tiles(text: str, option: str = "--tiles", grid: Any = None) -> list[TileId]:
 
 def model(path: str | os.PathLike) -> Path:
     """A model file (or run folder's model) that exists and is one of the two kinds we read."""
+    if not Path(path).expanduser().exists():   # answered before h5py loads (a second on a busy machine)
+        raise ModelFileError("model file does not exist", path)
     from ercnn_napari.core.model_files import model_file_kind, open_model_h5, resolve_model_path
 
     resolved = resolve_model_path(path)

@@ -99,8 +99,8 @@ def check_arguments(args: argparse.Namespace) -> None:
         return
     if not args.project:
         raise ErcnnError("give a PROJECT folder to train on, or --resume RUNDIR")
-    project = checks.project(args.project)
-    checks.split(project, args.split)
+    if not Path(args.project).exists():
+        checks.project(args.project)   # the message, without opening anything
     if args.baseline is not None:
         checks.model(args.baseline)
     elif args.preset != "tiny":       # tiny builds its own small network
@@ -109,6 +109,7 @@ def check_arguments(args: argparse.Namespace) -> None:
         found = default_baseline()
         if found is not None:
             checks.model(found)
+    checks.split(checks.project(args.project), args.split)
     from ercnn_napari.ml.distribute import task_position
 
     chief = task_position()[0] == 0   # other workers of a cluster job are given the chief's folder
