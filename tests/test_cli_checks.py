@@ -115,9 +115,9 @@ def test_sample_text_progress_says_tiles_and_time_left() -> None:
         reporter("labels", done, 100)
         now[0] += 0.01
     lines = text.getvalue().splitlines()
-    assert lines[:5] == ["[sample] observations 0/4 tiles", "[sample] observations (about 30 s left) 1/4 tiles",
-                         "[sample] observations (about 20 s left) 2/4 tiles",
-                         "[sample] observations (about 10 s left) 3/4 tiles", "[sample] observations 4/4 tiles"]
+    assert lines[:5] == ["[sample] observations 0/4 tiles", "[sample] observations 1/4 tiles (about 30 s left)",
+                         "[sample] observations 2/4 tiles (about 20 s left)",
+                         "[sample] observations 3/4 tiles (about 10 s left)", "[sample] observations 4/4 tiles"]
     labels = lines[5:]
     assert labels[0] == "[sample] labels 1/100 tiles" and labels[-1] == "[sample] labels 100/100 tiles"
     assert len(labels) == 2              # one line a second at most, plus the last

@@ -95,11 +95,11 @@ class ProgressReporter:
         if done < total and now - self.last_text < 1.0 and desc != "observations":
             return
         self.last_text = now
-        text = desc
+        unit = "tiles"        # text only: "observations 12/48 tiles (about 3 min left)"
         if first < done < total and now > started:
             left = (total - done) * (now - started) / (done - first)
-            text += f" (about {_duration(left)} left)"
-        self.writer.emit(Progress(done=done, total=total, desc=text, unit="tiles"))
+            unit += f" (about {_duration(left)} left)"
+        self.writer.emit(Progress(done=done, total=total, desc=desc, unit=unit))
 
 
 def _duration(seconds: float) -> str:
