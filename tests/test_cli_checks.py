@@ -107,7 +107,7 @@ def test_sample_text_progress_says_tiles_and_time_left() -> None:
     text, json_out = io.StringIO(), io.StringIO()
     reporter = ProgressReporter(MessageWriter("text", stream=text, job="sample"), clock=lambda: now[0])
     machine = ProgressReporter(MessageWriter("json", stream=json_out, job="sample"), clock=lambda: now[0])
-    for done in range(0, 5):            # observations: 10 s per tile
+    for done in range(0, 5):            # observations: 10 s per tile (the first one also starts workers)
         reporter("observations", done, 4)
         machine("observations", done, 4)
         now[0] += 10.0
@@ -115,7 +115,7 @@ def test_sample_text_progress_says_tiles_and_time_left() -> None:
         reporter("labels", done, 100)
         now[0] += 0.01
     lines = text.getvalue().splitlines()
-    assert lines[:5] == ["[sample] observations 0/4 tiles", "[sample] observations 1/4 tiles (about 30 s left)",
+    assert lines[:5] == ["[sample] observations 0/4 tiles", "[sample] observations 1/4 tiles",
                          "[sample] observations 2/4 tiles (about 20 s left)",
                          "[sample] observations 3/4 tiles (about 10 s left)", "[sample] observations 4/4 tiles"]
     labels = lines[5:]

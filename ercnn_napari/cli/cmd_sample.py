@@ -88,7 +88,8 @@ class ProgressReporter:
         from ercnn_napari.core.messages import Progress
 
         now = self.clock()
-        started, first = self.stage_start.setdefault(desc, (now, done))
+        # the rate counts from the first finished tile: before it, workers start and import
+        started, first = self.stage_start.setdefault(desc, (now, done)) if done else (now, done)
         if self.writer.mode != "text":
             self.writer.emit(Progress(done=done, total=total, desc=desc, unit="tiles"))
             return
