@@ -77,19 +77,23 @@ def check_arguments(args: argparse.Namespace) -> tuple[tuple[int, int] | None, t
 
 
 def run(args: argparse.Namespace) -> int:
-    from ercnn_napari.cli.qt_platform import check_qt_platform
+    from ercnn_napari.cli.qt_platform import QtProbe
 
     tile, (width, height) = check_arguments(args)
-    check_qt_platform()   # a missing library is one sentence now, not a Qt abort after the sample
+    qt = QtProbe()        # Qt's platform plugin is tried in a child process while napari imports
+    try:
+        import napari
+        from qtpy.QtCore import Qt
+        from qtpy.QtWidgets import QApplication
+
+        from ercnn_napari.napari_plugin.finetune_dock import FinetuneDock
+        from ercnn_napari.napari_plugin.label_dock import LabelDock
+        from ercnn_napari.napari_plugin.review_dock import ReviewDock
+    except ImportError:
+        qt.check()        # a Qt library missing: its sentence rather than the import's traceback
+        raise
+    qt.check()            # a missing library is one sentence, before the sample is generated
     root = Path(args.project) if args.project else ensure_sample(not args.no_observations)
-
-    import napari
-    from qtpy.QtCore import Qt
-    from qtpy.QtWidgets import QApplication
-
-    from ercnn_napari.napari_plugin.finetune_dock import FinetuneDock
-    from ercnn_napari.napari_plugin.label_dock import LabelDock
-    from ercnn_napari.napari_plugin.review_dock import ReviewDock
 
     viewer = napari.Viewer(title="ercnn-napari", show=True)
     label = LabelDock(viewer)

@@ -19,6 +19,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 
 from ercnn_napari.core.errors import ErcnnError
@@ -72,28 +73,51 @@ class ProbeResult:
     output: str
 
 
+class QtProbe:
+    """The probe, started now and asked later, so it runs while the caller imports napari.
+
+    ``demo`` starts it first and calls :meth:`check` before it generates anything or creates
+    the viewer: on two cores the probe's half second then hides behind napari's imports.
+    """
+
+    def __init__(self, env: dict[str, str] | None = None, timeout: float = 60.0) -> None:
+        self.env = dict(os.environ if env is None else env)
+        self.timeout = timeout
+        self.started = time.monotonic()
+        child_env = {**self.env, "QT_DEBUG_PLUGINS": "1"}   # the loader's real message, not Qt's guess
+        self.process = subprocess.Popen([sys.executable, "-c", PROBE], env=child_env, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True)
+
+    def result(self) -> ProbeResult:
+        """Wait for the probe (never raises)."""
+        left = max(0.1, self.timeout - (time.monotonic() - self.started))
+        try:
+            stdout, stderr = self.process.communicate(timeout=left)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.communicate()
+            return ProbeResult(False, "", -1, f"Qt did not start within {self.timeout:.0f} s")
+        match = re.search(r"^ercnn-qt-platform=(\S*)", stdout or "", re.MULTILINE)
+        ok = self.process.returncode == 0 and match is not None
+        return ProbeResult(ok, match.group(1) if match else "", self.process.returncode, (stdout or "") + (stderr or ""))
+
+    def check(self) -> str:
+        """The platform Qt uses; raises :class:`QtPlatformError` with one sentence if there is none."""
+        result = self.result()
+        if result.ok:
+            return result.platform
+        message, path = explain(result.output, self.env)
+        raise QtPlatformError(message, path)
+
+
 def probe(env: dict[str, str] | None = None, timeout: float = 60.0) -> ProbeResult:
     """Start Qt's GUI application in a child process and report how it went (never raises)."""
-    child_env = dict(os.environ if env is None else env)
-    child_env["QT_DEBUG_PLUGINS"] = "1"   # the loader's real message, not Qt's guess
-    try:
-        result = subprocess.run([sys.executable, "-c", PROBE], env=child_env, capture_output=True, text=True,
-                                timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
-        return ProbeResult(False, "", -1, f"Qt did not start within {timeout:.0f} s")
-    output = (result.stdout or "") + (result.stderr or "")
-    match = re.search(r"^ercnn-qt-platform=(\S*)", result.stdout or "", re.MULTILINE)
-    ok = result.returncode == 0 and match is not None
-    return ProbeResult(ok, match.group(1) if match else "", result.returncode, output)
+    return QtProbe(env, timeout).result()
 
 
 def check_qt_platform(env: dict[str, str] | None = None, timeout: float = 60.0) -> str:
     """The platform Qt will use (e.g. ``"xcb"``); raises :class:`QtPlatformError` with one sentence if none."""
-    result = probe(env, timeout)
-    if result.ok:
-        return result.platform
-    message, path = explain(result.output, env)
-    raise QtPlatformError(message, path)
+    return QtProbe(env, timeout).check()
 
 
 def explain(output: str, env: dict[str, str] | None = None) -> tuple[str, str | None]:
