@@ -62,8 +62,11 @@ def check_arguments(args: argparse.Namespace) -> tuple[tuple[int, int] | None, t
     """Every argument, before the Qt check, the sample or napari: (tile or None, window size)."""
     from ercnn_napari.cli import checks
 
-    grid = checks.project(args.project).grid if args.project else None
-    tile = checks.tiles(args.tile, "--tile", grid=grid)[0] if args.tile else None
+    tile = checks.tiles(args.tile, "--tile")[0] if args.tile else None   # the syntax first: no import
+    if args.project:
+        grid = checks.project(args.project).grid
+        if tile is not None:
+            checks.tiles(args.tile, "--tile", grid=grid)
     for option in ("predictions", "run"):
         if getattr(args, option):
             checks.folder(getattr(args, option), f"--{option}")
