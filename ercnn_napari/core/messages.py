@@ -17,6 +17,7 @@ Events, in the order a run emits them:
 ``progress``    generic progress of prediction/evaluation/generation: done of total.
 ``finished``    the run ended normally or was cancelled (``status``), with a summary.
 ``error``       the run failed; ``message`` is one human sentence naming the file if any.
+``problem``     one input was skipped (e.g. a bad manifest row) and the run goes on without it.
 
 This module is pure Python: the viewer imports it, so it must never import TensorFlow.
 """
@@ -133,6 +134,12 @@ class Error(Message):
 
 
 @dataclass
+class Problem(Message):
+    event: ClassVar[str] = "problem"
+    message: str = ""
+
+
+@dataclass
 class Unknown(Message):
     """A line this version does not understand; kept, never fatal."""
 
@@ -142,7 +149,7 @@ class Unknown(Message):
 
 MESSAGE_TYPES: dict[str, type[Message]] = {
     cls.event: cls
-    for cls in (Started, Preflight, Step, Validation, Epoch, Checkpoint, Progress, Finished, Error)
+    for cls in (Started, Preflight, Step, Validation, Epoch, Checkpoint, Progress, Finished, Error, Problem)
 }
 
 
@@ -221,6 +228,8 @@ def describe(message: Message) -> str:
         return f"[{message.job}] {message.status}: {message.out}"
     if isinstance(message, Error):
         return f"[{message.job}] error: {message.message}"
+    if isinstance(message, Problem):
+        return f"[{message.job}] skipped: {message.message}"
     return ""
 
 

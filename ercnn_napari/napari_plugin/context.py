@@ -85,7 +85,11 @@ class ViewerContext(QObject):
 
 
 def context_for(viewer: Any) -> ViewerContext:
-    """The context of ``viewer`` (created on first use, dropped when its window is destroyed)."""
+    """The context of ``viewer`` (created on first use, dropped when its window is destroyed).
+
+    npe2 hands each dock opened from the Plugins menu its own proxy of the viewer; the proxy is
+    unwrapped so that all docks of one viewer meet in one context."""
+    viewer = getattr(viewer, "__wrapped__", viewer)
     key = id(viewer)
     context = _CONTEXTS.get(key)
     if context is None or context.viewer is not viewer:
