@@ -48,6 +48,9 @@ def cases(tmp: Path) -> list[tuple[str, list[str]]]:
         ("sample_bad_tiles", ["sample", nope, "--tiles", "99:99"]),
         ("demo_missing_project", ["demo", "--project", nope]),
         ("demo_bad_tile", ["demo", "--project", p, "--tile", "three"]),
+        ("new_missing_aoi", ["new", nope + "_project", "--aoi", nope + ".shp"]),
+        ("ingest_missing_project", ["ingest", nope, nope + "_source"]),
+        ("map_missing_project", ["map", nope, "--model", str(_demo_model()), "--out", nope + "_map"]),
     ]
 
 

@@ -74,6 +74,10 @@ def _cases(tmp: Path) -> list[tuple[list[str], str]]:
         (["demo", "--project", p, "--size", "big"], "--size must look like"),
         (["demo", "--project", p, "--run", nope], "--run: folder does not exist"),
         (["demo", "--project", p, "--threshold", "2"], "--threshold must be between 0 and 1"),
+        # the commands added since (project creation, ingestion, maps) keep the same rule
+        (["new", str(tmp / "new_project"), "--aoi", nope + ".shp"], "polygon file does not exist"),
+        (["ingest", nope, nope + "_source"], "project folder does not exist"),
+        (["map", nope, "--model", str(DEMO_MODEL), "--out", str(tmp / "map")], "project folder does not exist"),
     ]
 
 
@@ -95,7 +99,7 @@ def test_every_command_reports_mistakes_before_heavy_imports(tmp_path: Path) -> 
         assert outcome["heavy"] == [], (argv, outcome["heavy"])
         assert outcome["seconds"] < 20, (argv, outcome["seconds"])   # loose: it was 29-117 s before
         commands.add(argv[0])
-    assert commands == {"train", "evaluate", "predict", "info", "sample", "demo"}
+    assert commands == {"train", "evaluate", "predict", "info", "sample", "demo", "new", "ingest", "map"}
     assert not (tmp_path / "no_such").exists()   # sample wrote nothing before refusing the tiles
 
 
