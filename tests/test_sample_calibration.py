@@ -29,7 +29,8 @@ SPEC = SampleSpec()
 def real(shared_dir):
     folder = shared_dir / "real_s2_eopatch"
     if not folder.is_dir():
-        pytest.skip(f"real Sentinel-2 series not found in {folder}")
+        pytest.skip(f"real Sentinel-2 series not found in {folder} (set ERCNN_SHARED_DIR to a reference-data "
+                    "folder with real_s2_eopatch/)")
     stamps = json.loads((folder / "timestamps.json").read_text())
     times = np.array([dt.datetime.fromisoformat(s).replace(tzinfo=dt.timezone.utc).timestamp() for s in stamps])
     return {

@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 
 NAME = "evaluate"
 HELP = "Score a model (file or run folder) on labelled project tiles: precision, recall, F1, IoU."
@@ -46,6 +47,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+    from ercnn_napari.cli import checks  # the common mistakes, before TensorFlow (and rasterio) load
+
+    checks.model(args.model)
+    if not Path(args.project).exists():
+        checks.project(args.project)
     from ercnn_napari.core.errors import ErcnnError
     from ercnn_napari.core.messages import Finished, MessageWriter, Progress, Started
     from ercnn_napari.core.project import Project
@@ -56,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
         raise ErcnnError(f"--threshold must be between 0 and 1, got {args.threshold}")
     if args.windows < 0 or args.border < 0 or args.batch_size < 1:
         raise ErcnnError("--windows and --border must be >= 0 and --batch-size >= 1")
+    opened = checks.project(args.project)
+    checks.tiles(args.tiles, grid=opened.grid) if args.tiles else checks.split(opened, args.split)
     select_devices(args.gpus)
     writer = MessageWriter(args.progress, job="evaluate")
     project = Project.open(args.project)

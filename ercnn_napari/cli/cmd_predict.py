@@ -59,6 +59,21 @@ def _check_args(args: argparse.Namespace) -> None:
         raise ErcnnError(f"--stride must be at least 1, not {args.stride}")
     if args.batch_size < 1:
         raise ErcnnError(f"--batch-size must be at least 1, not {args.batch_size}")
+    from ercnn_napari.cli import checks  # the common mistakes, before TensorFlow loads
+
+    for model in args.model:
+        checks.model(model)
+    checks.input_files(args.inputs)
+    if args.windows:
+        checks.input_files([args.windows])
+    if args.project:
+        project = checks.project(args.project)
+        if args.tiles:
+            wanted = checks.tiles(args.tiles, grid=project.grid)
+            have = project.observation_files()   # TFRecord kinds; other sources are checked later
+            missing = [f"{y}:{x}" for y, x in wanted if have and (y, x) not in have]
+            if missing:
+                raise ErcnnError(f"no observations for tile(s) {', '.join(missing)}", project.observations_path())
 
 
 def _jobs(args: argparse.Namespace) -> tuple[list[Any], dict[str, Any]]:
