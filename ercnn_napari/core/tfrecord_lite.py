@@ -18,11 +18,10 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
+import google_crc32c as _crc32c
 import numpy as np
 
 from ercnn_napari.core.errors import InputDataError
-
-import google_crc32c as _crc32c
 
 #: TensorFlow ``DataType`` enum -> numpy dtype (the ones a serialized observation can hold).
 DTYPES = {1: np.float32, 2: np.float64, 3: np.int32, 4: np.uint8, 5: np.int16, 6: np.int8, 9: np.int64,
