@@ -49,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
     from ercnn_napari.cli import checks  # the common mistakes, before TensorFlow (and rasterio) load
 
-    checks.model(args.model)
+    for model in args.model:
+        checks.model(model)
     if not Path(args.project).exists():
         checks.project(args.project)
     from ercnn_napari.core.errors import ErcnnError
@@ -63,7 +64,11 @@ def run(args: argparse.Namespace) -> int:
     if args.windows < 0 or args.border < 0 or args.batch_size < 1:
         raise ErcnnError("--windows and --border must be >= 0 and --batch-size >= 1")
     opened = checks.project(args.project)
-    checks.tiles(args.tiles, grid=opened.grid) if args.tiles else checks.split(opened, args.split)
+    if args.tiles:
+        checks.tiles(args.tiles, grid=opened.grid)
+    else:
+        for split in args.split.split(","):
+            checks.split(opened, split.strip())
     select_devices(args.gpus)
     writer = MessageWriter(args.progress, job="evaluate")
     project = Project.open(args.project)
