@@ -9,6 +9,7 @@ window dates. Exports write the stack and the max map as GeoTIFFs and the moving
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -34,14 +35,15 @@ from ercnn_napari.core.errors import ErcnnError
 from ercnn_napari.core.messages import Message, Progress, Started, describe
 from ercnn_napari.core.tiles import TileId, format_tile_id, parse_tile_id
 from ercnn_napari.napari_plugin.context import context_for
-from ercnn_napari.napari_plugin.export_actions import export_animation, export_geotiffs
+from ercnn_napari.napari_plugin.export_actions import ExportRunner, animation_job, geotiff_job
 from ercnn_napari.napari_plugin.prediction_layers import (
     WindowLabeller,
     prediction_layer_data,
     set_threshold,
 )
 from ercnn_napari.napari_plugin.predictions import load_prediction_mosaic
-from ercnn_napari.napari_plugin.progress_bar import WorkerBar
+from ercnn_napari.napari_plugin.progress_bar import RunProgress, WorkerBar
+from ercnn_napari.napari_plugin.readiness import predict_blocker
 from ercnn_napari.napari_plugin.worker_process import WorkerProcess, WorkerResult
 
 TILE_CHOICES = ("visible tiles", "labelled tiles", "tiles with observations", "these tiles:")
@@ -58,12 +60,16 @@ class ReviewDock(QWidget):
         self.out_dir: Path | None = None
         self.result: WorkerResult | None = None
         self.loaded: list[Any] = []  # PredictionMosaic of each prediction shown
-        self.progress = WorkerBar(napari_viewer, "predict")
+        self.progress = WorkerBar(self, "predict")
         self.labeller = WindowLabeller(napari_viewer)
         self._build_ui()
+        self.exporter = ExportRunner(self)
+        self.exporter.progressed.connect(lambda done, total: self.export_progress.set_count(done, total))
+        self.exporter.finished.connect(lambda _result: self._export_done())
         self.context.project_changed.connect(lambda _p: self.refresh_models())
         self.context.run_finished.connect(lambda _r: self.refresh_models())
         self.context.predict_requested.connect(self._on_predict_requested)
+        self.models.itemChanged.connect(lambda _item: self.update_readiness())
         self.refresh_models()
 
     # -- UI ----------------------------------------------------------------------------------------
@@ -90,6 +96,15 @@ class ReviewDock(QWidget):
         self.cancel_button.clicked.connect(self.cancel)
         self.state_label = QLabel("")
         self.state_label.setWordWrap(True)
+        self.why_label = QLabel("")  # why Predict is disabled, in one sentence
+        self.why_label.setWordWrap(True)
+        self.why_label.setStyleSheet("color: #ffa040")
+        self.baseline_warning = QLabel("")  # a loud line when ERCNN_PUBLISHED_WEIGHTS names no file
+        self.baseline_warning.setWordWrap(True)
+        self.baseline_warning.setStyleSheet("color: #ff5050; font-weight: bold")
+        self.baseline_warning.setVisible(False)
+        self.run_progress = RunProgress(self)
+        self.export_progress = RunProgress(self)
         self.open_button = QPushButton("Open prediction folder…")
         self.open_button.clicked.connect(self._browse_predictions)
         self.threshold = QSlider(Qt.Orientation.Horizontal)
@@ -125,22 +140,33 @@ class ReviewDock(QWidget):
         exports.addWidget(self.export_anim_button)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        layout.addWidget(self.baseline_warning)
         layout.addLayout(buttons)
+        layout.addWidget(self.why_label)
+        layout.addWidget(self.run_progress)
         layout.addWidget(self.state_label)
         layout.addWidget(self.open_button)
         layout.addLayout(threshold_row)
         layout.addLayout(exports)
+        layout.addWidget(self.export_progress)
         layout.addStretch(1)
 
     # -- models ------------------------------------------------------------------------------------
     def refresh_models(self) -> None:
         """Baseline first, then the project's finished runs (newest first); keeps ticks by path."""
-        from ercnn_napari.core.model_files import default_baseline
+        from ercnn_napari.core.model_files import BaselineWarning, default_baseline, published_weights_problem
 
         ticked = set(self.selected_models())
         entries: list[tuple[str, str]] = []
+        problem = published_weights_problem()
+        if problem and self.baseline_warning.text() != f"⚠ {problem}":
+            show_warning(problem)
+        self.baseline_warning.setText(f"⚠ {problem}" if problem else "")
+        self.baseline_warning.setVisible(bool(problem))
         try:
-            baseline = default_baseline()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", BaselineWarning)  # shown above, in the dock
+                baseline = default_baseline()
         except ErcnnError as exc:
             show_warning(str(exc))
             baseline = None
@@ -157,6 +183,15 @@ class ReviewDock(QWidget):
             self.add_model(path, text, checked=path in ticked)
         if not ticked and self.models.count():
             self.models.item(0).setCheckState(Qt.CheckState.Checked)
+        self.update_readiness()
+
+    def update_readiness(self) -> None:
+        """Enable Predict only when it can run, and say why not otherwise."""
+        reason = "" if self.running else predict_blocker(self.context.project, self.selected_models(), None)
+        self.predict_button.setEnabled(not self.running and not reason)
+        self.predict_button.setToolTip(reason or "predict the chosen tiles with the ticked model(s)")
+        self.why_label.setText(f"Predict is disabled: {reason}" if reason else "")
+        self.why_label.setVisible(bool(reason))
 
     def add_model(self, path: str, text: str | None = None, checked: bool = True) -> None:
         item = QListWidgetItem(text or f"file {Path(path).name}")
@@ -230,11 +265,9 @@ class ReviewDock(QWidget):
         except ErcnnError as exc:
             show_warning(str(exc))
             return
-        if not models:
-            show_warning("tick at least one model to predict with")
-            return
-        if not tiles:
-            show_warning("none of the chosen tiles has observations to predict from")
+        reason = predict_blocker(project, models, tiles)
+        if reason:
+            show_warning(reason)
             return
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         self.out_dir = Path(project.root) / "predictions" / stamp
@@ -244,8 +277,10 @@ class ReviewDock(QWidget):
         self.worker.done.connect(self._on_done)
         self.worker.start()
         self.state_label.setText(f"predicting {len(tiles)} tile(s) with {len(models)} model(s)…")
+        self.run_progress.begin("starting the predictor (TensorFlow start-up)")
         self.predict_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
+        self.update_readiness()
 
     def cancel(self) -> None:
         if self.running:
@@ -261,8 +296,11 @@ class ReviewDock(QWidget):
     def _on_message(self, msg: Message) -> None:
         if isinstance(msg, Started):
             self.progress.open(msg.total or None)
+            self.run_progress.set_stage("predicting")
+            self.run_progress.set_count(0, msg.total, "windows")
         elif isinstance(msg, Progress):
             self.progress.set_done(msg.done)
+            self.run_progress.set_count(msg.done, msg.total, msg.unit)
         text = describe(msg)
         if text:
             self.state_label.setText(text)
@@ -270,8 +308,9 @@ class ReviewDock(QWidget):
     def _on_done(self, result: WorkerResult) -> None:
         self.result = result
         self.progress.close()
-        self.predict_button.setEnabled(True)
+        self.run_progress.end()
         self.cancel_button.setEnabled(False)
+        self.update_readiness()
         if result.status == "failed":
             self.state_label.setText(f"failed: {result.error_message}")
             show_error(f"prediction failed: {result.error_message}")
@@ -296,6 +335,9 @@ class ReviewDock(QWidget):
         except ErcnnError as exc:
             show_error(str(exc))
             return []
+        # adding a time stack makes napari fit the view to the new extent: keep where the analyst was
+        camera = self.context.camera
+        view = (tuple(camera.center), camera.zoom) if len(self.viewer.layers) else None
         for layer in [lay for lay in self.viewer.layers if lay.metadata.get("folder") == str(folder)]:
             self.viewer.layers.remove(layer)
         threshold = self.threshold.value() / 100.0
@@ -305,9 +347,15 @@ class ReviewDock(QWidget):
         self.loaded.append(mosaic)
         self.viewer.layers.selection.active = added[0]
         self.viewer.dims.set_current_step(0, 0)
+        if view is not None:
+            center, zoom = view
+            camera.center = center[-2:] if len(camera.center) == 2 else (*camera.center[:-2], *center[-2:])
+            camera.zoom = zoom
         self.labeller.update()
-        self.state_label.setText(f"{mosaic.name}: {len(mosaic.tiles)} tile(s), {len(mosaic.windows)} windows "
-                                 f"({folder})")
+        ids = [w.window_id for w in mosaic.windows if w.window_id is not None]
+        numbering = f" (window IDs {ids[0]}, {ids[1]}, … {ids[-1]})" if len(ids) > 2 else ""
+        self.state_label.setText(f"{mosaic.name}: {len(mosaic.tiles)} tile(s), {len(mosaic.windows)} windows"
+                                 f"{numbering} ({folder})")
         return added
 
     def _threshold_changed(self, value: int) -> None:
@@ -327,21 +375,43 @@ class ReviewDock(QWidget):
             self.export_geotiffs(Path(folder))
 
     def _choose_export_animation(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export animation", "change.gif", "GIF (*.gif);;MP4 (*.mp4)")
+        from ercnn_napari.napari_plugin.export import animation_formats
+
+        filters = ";;".join(animation_formats().values())  # MP4 only where imageio-ffmpeg is installed
+        path, _ = QFileDialog.getSaveFileName(self, "Export animation", "change.gif", filters)
         if path:
             self.export_animation(Path(path))
 
-    def export_geotiffs(self, folder: Path) -> list[Path]:
-        """Write the current prediction's window stack and max map as GeoTIFFs into ``folder``."""
-        layer = self.current_stack_layer()
-        return [] if layer is None else export_geotiffs(self.viewer, layer, folder)
+    def export_geotiffs(self, folder: Path) -> bool:
+        """Start writing the current prediction's window stack and max map as GeoTIFFs into ``folder``.
 
-    def export_animation(self, path: Path, fps: float = 8.0) -> Path | None:
-        """Write the moving-window animation (red change over the after image) as GIF or MP4."""
+        Runs in a thread; ``self.exporter.finished`` carries the written paths (None on failure).
+        """
         layer = self.current_stack_layer()
         if layer is None:
-            return None
-        return export_animation(self.viewer, layer, path, self.threshold.value() / 100.0, fps)
+            return False
+        return self._export("GeoTIFF export", geotiff_job(self.viewer, layer, folder))
+
+    def export_animation(self, path: Path, fps: float = 8.0) -> bool:
+        """Start writing the moving-window animation (red change over the after image) as GIF or MP4."""
+        layer = self.current_stack_layer()
+        if layer is None:
+            return False
+        job = animation_job(self.viewer, layer, path, self.threshold.value() / 100.0, fps)
+        return self._export(f"{Path(path).suffix.lstrip('.').upper()} export", job)
+
+    def _export(self, what: str, job: Any) -> bool:
+        if not self.exporter.start(what, job):
+            return False
+        self.export_progress.begin(what)
+        self.export_tif_button.setEnabled(False)
+        self.export_anim_button.setEnabled(False)
+        return True
+
+    def _export_done(self) -> None:
+        self.export_progress.end()
+        self.export_tif_button.setEnabled(True)
+        self.export_anim_button.setEnabled(True)
 
 def _grid_of(folder: Path) -> Any:
     from ercnn_napari.core.geo import TileGrid
