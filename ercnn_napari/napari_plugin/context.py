@@ -54,6 +54,24 @@ class ViewerContext(QObject):
         self.viewer.layers.events.inserted.connect(self._on_layer_inserted)
         self.adopt_from_layers()
 
+    def release(self) -> None:
+        """Forget this viewer (its window closed): the docks' signal connections go with the context.
+
+        Qt connections hold the docks, and the docks hold the viewer, so without this a closed
+        viewer would stay alive as long as the registry entry does. Idempotent.
+        """
+        for key, context in list(_CONTEXTS.items()):
+            if context is self:
+                del _CONTEXTS[key]
+        viewer = self._viewer_ref()
+        if viewer is not None:
+            try:
+                viewer.layers.events.inserted.disconnect(self._on_layer_inserted)
+            except (TypeError, ValueError, RuntimeError):
+                pass
+        self.flush_labels = None
+        self.deleteLater()
+
     @property
     def viewer(self) -> Any:
         viewer = self._viewer_ref()

@@ -30,6 +30,7 @@ from qtpy.QtWidgets import (
 
 from ercnn_napari.core.errors import ErcnnError
 from ercnn_napari.core.messages import Message, Preflight, Progress, Stage, Started, Step, describe
+from ercnn_napari.napari_plugin.close_guard import CloseGuard
 from ercnn_napari.napari_plugin.context import context_for
 from ercnn_napari.napari_plugin.devices import device_choices
 from ercnn_napari.napari_plugin.loss_plot import LossPlot
@@ -58,6 +59,7 @@ class FinetuneDock(QWidget):
         self.result: WorkerResult | None = None
         self.progress = WorkerBar(self, "fine-tune")
         self._build_ui()
+        self._close_guard = CloseGuard(self, lambda: True)  # the window closes: stop the trainer
         self.context.project_changed.connect(self._project_changed)
         self.context.split_changed.connect(self._split_changed)
         self.context.labels_saved.connect(self.update_readiness)
@@ -331,6 +333,18 @@ class FinetuneDock(QWidget):
         if self.run_dir is None:
             return
         self.context.predict_requested.emit(([str(self.run_dir)], self.context.visible_tiles()))
+
+    def handle_close(self, can_cancel: bool = True) -> bool:
+        """Closing never waits for a run (napari asks itself while its Activity bar is open)."""
+        return True
+
+    def shutdown(self) -> None:
+        """The window closes: stop the trainer and forget the viewer."""
+        if self.running:
+            self.worker.cancel()
+        self.progress.close()
+        self.run_progress.end()
+        self.context.release()
 
     def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
         if self.running:

@@ -221,6 +221,7 @@ class LabelDock(QWidget):
             self.context.project_changed.disconnect(self._on_project_published)
         except (TypeError, RuntimeError):
             pass
+        self.context.release()
         if self._on_double_click in self.viewer.mouse_double_click_callbacks:
             self.viewer.mouse_double_click_callbacks.remove(self._on_double_click)
 

@@ -34,6 +34,7 @@ from qtpy.QtWidgets import (
 from ercnn_napari.core.errors import ErcnnError
 from ercnn_napari.core.messages import Message, Progress, Started, describe
 from ercnn_napari.core.tiles import TileId, format_tile_id, parse_tile_id
+from ercnn_napari.napari_plugin.close_guard import CloseGuard
 from ercnn_napari.napari_plugin.context import context_for
 from ercnn_napari.napari_plugin.export_actions import ExportRunner, animation_job, geotiff_job
 from ercnn_napari.napari_plugin.prediction_layers import (
@@ -63,6 +64,7 @@ class ReviewDock(QWidget):
         self.progress = WorkerBar(self, "predict")
         self.labeller = WindowLabeller(napari_viewer)
         self._build_ui()
+        self._close_guard = CloseGuard(self, lambda: True)  # the window closes: stop the predictor
         self.exporter = ExportRunner(self)
         self.exporter.progressed.connect(lambda done, total: self.export_progress.set_count(done, total))
         self.exporter.finished.connect(lambda _result: self._export_done())
@@ -319,6 +321,18 @@ class ReviewDock(QWidget):
             show_info("prediction cancelled")
         else:
             self.load_predictions(self.out_dir)
+
+    def handle_close(self, can_cancel: bool = True) -> bool:
+        return True
+
+    def shutdown(self) -> None:
+        """The window closes: stop the predictor, unhook from the viewer, forget it."""
+        if self.running:
+            self.worker.cancel()
+        self.progress.close()
+        self.run_progress.end()
+        self.labeller.disconnect()
+        self.context.release()
 
     # -- showing -------------------------------------------------------------------------------------
     def _browse_predictions(self) -> None:
