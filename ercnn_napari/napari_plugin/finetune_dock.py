@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from qtpy.QtWidgets import (
 
 from ercnn_napari.core.errors import ErcnnError
 from ercnn_napari.core.messages import Message, Preflight, Progress, Stage, Started, Step, describe
+from ercnn_napari.napari_plugin.baseline_notice import BaselineNotice
 from ercnn_napari.napari_plugin.close_guard import CloseGuard
 from ercnn_napari.napari_plugin.context import context_for
 from ercnn_napari.napari_plugin.devices import device_choices
@@ -101,10 +101,7 @@ class FinetuneDock(QWidget):
         self.why_label = QLabel("")  # why Fine-tune is disabled, in one sentence
         self.why_label.setWordWrap(True)
         self.why_label.setStyleSheet("color: #ffa040")
-        self.baseline_warning = QLabel("")  # a loud line when ERCNN_PUBLISHED_WEIGHTS names no file
-        self.baseline_warning.setWordWrap(True)
-        self.baseline_warning.setStyleSheet("color: #ff5050; font-weight: bold")
-        self.baseline_warning.setVisible(False)
+        self.baseline_warning = BaselineNotice()  # a loud line when ERCNN_PUBLISHED_WEIGHTS names no file
         self.run_progress = RunProgress(self)
         self.preflight_label = QLabel("")
         self.preflight_label.setWordWrap(True)
@@ -145,21 +142,8 @@ class FinetuneDock(QWidget):
         self._fill_baselines()
 
     def _fill_baselines(self) -> None:
-        from ercnn_napari.core.model_files import BaselineWarning, default_baseline, published_weights_problem
-
         self.baseline.clear()
-        problem = published_weights_problem()
-        if problem and self.baseline_warning.text() != f"⚠ {problem}":
-            show_warning(problem)
-        self.baseline_warning.setText(f"⚠ {problem}" if problem else "")
-        self.baseline_warning.setVisible(bool(problem))
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", BaselineWarning)  # shown above, in the dock
-                found = default_baseline()
-        except ErcnnError as exc:
-            show_warning(str(exc))
-            found = None
+        found = self.baseline_warning.default_baseline()
         if found is not None:
             self.baseline.addItem(str(found))
         project = self.context.project

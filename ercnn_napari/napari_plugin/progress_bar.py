@@ -16,6 +16,7 @@ determinate, so the animation adds nothing.
 from __future__ import annotations
 
 import time
+
 from napari.utils import progress
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QLabel, QProgressBar, QVBoxLayout, QWidget

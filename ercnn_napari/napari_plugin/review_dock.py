@@ -9,7 +9,6 @@ window dates. Exports write the stack and the max map as GeoTIFFs and the moving
 from __future__ import annotations
 
 import datetime as dt
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +21,6 @@ from qtpy.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QListWidget,
-    QListWidgetItem,
     QPushButton,
     QSlider,
     QSpinBox,
@@ -34,9 +31,11 @@ from qtpy.QtWidgets import (
 from ercnn_napari.core.errors import ErcnnError
 from ercnn_napari.core.messages import Message, Progress, Started, describe
 from ercnn_napari.core.tiles import TileId, format_tile_id, parse_tile_id
+from ercnn_napari.napari_plugin.baseline_notice import BaselineNotice
 from ercnn_napari.napari_plugin.close_guard import CloseGuard
 from ercnn_napari.napari_plugin.context import context_for
 from ercnn_napari.napari_plugin.export_actions import ExportRunner, animation_job, geotiff_job
+from ercnn_napari.napari_plugin.model_list import ModelList
 from ercnn_napari.napari_plugin.prediction_layers import (
     WindowLabeller,
     prediction_layer_data,
@@ -76,9 +75,7 @@ class ReviewDock(QWidget):
 
     # -- UI ----------------------------------------------------------------------------------------
     def _build_ui(self) -> None:
-        self.models = QListWidget()
-        self.models.setMaximumHeight(110)
-        self.models.setToolTip("tick one model, or several for an ensemble")
+        self.models = ModelList()
         self.add_model_button = QPushButton("Add model…")
         self.add_model_button.clicked.connect(self._browse_model)
         self.combine = QComboBox()
@@ -101,10 +98,7 @@ class ReviewDock(QWidget):
         self.why_label = QLabel("")  # why Predict is disabled, in one sentence
         self.why_label.setWordWrap(True)
         self.why_label.setStyleSheet("color: #ffa040")
-        self.baseline_warning = QLabel("")  # a loud line when ERCNN_PUBLISHED_WEIGHTS names no file
-        self.baseline_warning.setWordWrap(True)
-        self.baseline_warning.setStyleSheet("color: #ff5050; font-weight: bold")
-        self.baseline_warning.setVisible(False)
+        self.baseline_warning = BaselineNotice()  # a loud line when ERCNN_PUBLISHED_WEIGHTS names no file
         self.run_progress = RunProgress(self)
         self.export_progress = RunProgress(self)
         self.open_button = QPushButton("Open prediction folder…")
@@ -156,35 +150,15 @@ class ReviewDock(QWidget):
     # -- models ------------------------------------------------------------------------------------
     def refresh_models(self) -> None:
         """Baseline first, then the project's finished runs (newest first); keeps ticks by path."""
-        from ercnn_napari.core.model_files import BaselineWarning, default_baseline, published_weights_problem
-
-        ticked = set(self.selected_models())
         entries: list[tuple[str, str]] = []
-        problem = published_weights_problem()
-        if problem and self.baseline_warning.text() != f"⚠ {problem}":
-            show_warning(problem)
-        self.baseline_warning.setText(f"⚠ {problem}" if problem else "")
-        self.baseline_warning.setVisible(bool(problem))
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", BaselineWarning)  # shown above, in the dock
-                baseline = default_baseline()
-        except ErcnnError as exc:
-            show_warning(str(exc))
-            baseline = None
+        baseline = self.baseline_warning.default_baseline()
         if baseline is not None:
             entries.append((f"baseline ({baseline.name})", str(baseline)))
         project = self.context.project
         if project is not None:
             for model in sorted((Path(project.root) / "runs").glob("*/model.ercnn.h5"), reverse=True):
                 entries.append((f"run {model.parent.name}", str(model.parent)))
-        extra = [self.models.item(i) for i in range(self.models.count())]
-        extra = [(i.text(), i.data(Qt.ItemDataRole.UserRole)) for i in extra if i.text().startswith("file ")]
-        self.models.clear()
-        for text, path in entries + extra:
-            self.add_model(path, text, checked=path in ticked)
-        if not ticked and self.models.count():
-            self.models.item(0).setCheckState(Qt.CheckState.Checked)
+        self.models.set_entries(entries)
         self.update_readiness()
 
     def update_readiness(self) -> None:
@@ -196,26 +170,13 @@ class ReviewDock(QWidget):
         self.why_label.setVisible(bool(reason))
 
     def add_model(self, path: str, text: str | None = None, checked: bool = True) -> None:
-        item = QListWidgetItem(text or f"file {Path(path).name}")
-        item.setData(Qt.ItemDataRole.UserRole, str(path))
-        item.setToolTip(str(path))
-        item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-        item.setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
-        self.models.addItem(item)
+        self.models.add_model(path, text, checked)
 
     def selected_models(self) -> list[str]:
-        items = [self.models.item(i) for i in range(self.models.count())]
-        return [i.data(Qt.ItemDataRole.UserRole) for i in items if i.checkState() == Qt.CheckState.Checked]
+        return self.models.selected_models()
 
     def select_only(self, paths: list[str]) -> None:
-        known = {self.models.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.models.count())}
-        for path in paths:
-            if path not in known:
-                self.add_model(path, f"run {Path(path).name}")
-        for i in range(self.models.count()):
-            item = self.models.item(i)
-            state = Qt.CheckState.Checked if item.data(Qt.ItemDataRole.UserRole) in paths else Qt.CheckState.Unchecked
-            item.setCheckState(state)
+        self.models.select_only(paths)
 
     def _browse_model(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Model file", "", "Models (*.h5 *.hdf5)")

@@ -7,7 +7,6 @@ import os
 
 import numpy as np
 import pytest
-
 from gui_helpers import open_plugin_docks
 
 from ercnn_napari.core.messages import Epoch, Finished, Preflight, Stage, Started, Step

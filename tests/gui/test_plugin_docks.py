@@ -136,7 +136,7 @@ def conflicted(qapp, qtbot, small_project, monkeypatch):
         viewer.close()
     napari.Viewer._instances.discard(viewer)
     label.__dict__.pop("ask_unsaved", None)
-    del viewer, label, asked, answer
+    viewer = label = asked = answer = None  # drop the references before collecting
     qtbot.wait(50)  # deleteLater of the closed window's objects runs in the event loop
     gc.collect()
     # napari's make_napari_viewer counts live QtViewers at the next test's start; a window closed
