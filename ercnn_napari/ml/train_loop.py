@@ -57,6 +57,8 @@ class TrainingLoop:
                                       "epoch_seconds": 0.0, "best_val_loss": None, "best_epoch": None,
                                       "metrics": []}
         self.scratch: Path | None = None  #: a non-chief worker's private checkpoint folder
+        #: the phases this run announces with ``stage`` events (set when the run starts)
+        self.stages: list[str] = []
 
     # ---- setup -------------------------------------------------------------------------------
     def _model_config(self) -> ModelConfig:
@@ -91,6 +93,7 @@ class TrainingLoop:
         self.sink.emit(message)
         if check_memory:
             refuse_if_too_big(message, run.root)
+        self._stage(self.stages, "building the model")
         self.learning_rate = scaled_learning_rate(cfg.learning_rate, self.layout.replicas)
         with self.strategy.scope():
             baseline = None if cfg.model is not None else Path(cfg.baseline)
@@ -215,10 +218,10 @@ class TrainingLoop:
                                    replicas=self.layout.replicas, epochs=cfg.epochs,
                                    steps_per_epoch=plan.steps_per_epoch, total=cfg.epochs * plan.steps_per_epoch,
                                    config=cfg.to_dict() | {"plan": plan.describe(), "resumed_at": resumed_at}))
-            self.stages = stages = ["building the model"] + (["caching frozen-branch features"] if cfg.cache_features else []) \
-                + ["training"] + (["evaluating before/after"] if cfg.evaluate else [])
-            self._stage(stages, "building the model")
-            self._build(check_memory)
+            self.stages = stages = (["building the model"]
+                                    + (["caching frozen-branch features"] if cfg.cache_features else [])
+                                    + ["training"] + (["evaluating before/after"] if cfg.evaluate else []))
+            self._build(check_memory)  # announces its stage after the memory pre-flight
             if self.cache is not None:
                 self._stage(stages, "caching frozen-branch features")
                 if not self._fill_cache():
@@ -353,7 +356,7 @@ class TrainingLoop:
         if spread is not None:
             summary["worker_weight_spread"] = spread
         if self.config.evaluate:
-            self._stage(getattr(self, "stages", []), "evaluating before/after")
+            self._stage(self.stages, "evaluating before/after")
             evaluation = self._evaluate()
             if evaluation is None:
                 return self._cancelled()
