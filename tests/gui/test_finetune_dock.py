@@ -143,17 +143,27 @@ def test_resume_continues_a_cancelled_run_to_the_end(docks, qtbot, monkeypatch):
     assert (finetune.run_dir / "model.ercnn.h5").is_file() and not finetune.resume_button.isEnabled()
 
 
-def test_trainer_error_is_one_sentence(docks, qtbot, monkeypatch):
+def test_trainer_error_is_one_sentence(docks, qtbot, monkeypatch, tmp_path):
     _viewer, _label, finetune, _review = docks
-    shown = []
-    monkeypatch.setattr("ercnn_napari.napari_plugin.finetune_dock.show_error", shown.append)
+    # what the dock can check itself, it refuses up front with the reason (no worker starts)
     finetune.split.addItem("V7")
     finetune.split.setCurrentText("V7")  # no lists for V7
+    assert not finetune.start_button.isEnabled() and "split V7 does not exist" in finetune.why_label.text()
+    finetune.split.setCurrentText("V1")
+    assert finetune.start_button.isEnabled(), finetune.why_label.text()
+    # what only the trainer finds (a baseline that is not a model file) comes back as one sentence
+    broken = tmp_path / "broken_baseline.h5"
+    broken.write_bytes(b"not an HDF5 file")
+    finetune.set_preset("quick")
+    finetune.baseline.setCurrentText(str(broken))
+    shown = []
+    monkeypatch.setattr("ercnn_napari.napari_plugin.finetune_dock.show_error", shown.append)
     finetune.start()
-    qtbot.waitUntil(lambda: finetune.result is not None, timeout=120_000)
+    qtbot.waitUntil(lambda: finetune.result is not None, timeout=RUN_TIMEOUT_MS)
     assert finetune.result.status == "failed"
-    assert shown and "V7" in shown[0] and "Traceback" not in shown[0]
+    assert shown and "broken_baseline.h5" in shown[0] and "Traceback" not in shown[0]
     assert "\n" not in shown[0]
+    assert finetune.run_progress.isHidden() and finetune.start_button.isEnabled()
 
 
 def test_ensemble_prediction_from_review_dock(docks, worker_project, qtbot):
