@@ -59,7 +59,7 @@ def test_json_summary(labelled_project, capsys):
     code, out, _ = run_info(capsys, str(labelled_project.root), "--json")
     summary = json.loads(out)
     assert code == 0 and summary["site"] == "Liege" and summary["grid"]["tiles"] == 48
-    assert summary["labels"] == {"tiles": 3, "with_change": 2}
+    assert summary["labels"] == {"tiles": 3, "with_change": 2, "with_unsure": 0, "unsure_pixels": 0}
     assert summary["reference"]["incomplete"] == {"1:3": "only the before image (2017) exists"}
     assert summary["splits"]["V1"] == {"train": 2, "val": 1, "test": 0, "not_used": 0}
     assert summary["observations"]["tiles"] == 0 and summary["windows"]["count"] is None

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -54,7 +55,8 @@ def test_write_then_read_both_files(store):
     with rasterio.open(store.tif_path(TILE)) as src:
         assert src.crs.to_epsg() == 32631
         assert src.transform == GRID.tile_transform(TILE)
-        assert src.nodata is None and src.dtypes[0] == "uint8"
+        assert src.nodata == 255 and src.dtypes[0] == "uint8"  # 255 = unsure; none here
+        assert not (src.read(1) == 255).any()
         assert src.compression is not None and src.compression.value.lower() == "deflate"
         assert "ercnn-napari" in src.tags()["TIFFTAG_SOFTWARE"]
         assert src.tags()["ERCNN_TILE"] == "2:3"
@@ -123,11 +125,12 @@ def test_newer_file_wins_with_a_warning(store):
 
 
 def test_signature_and_sha256(store, tmp_path):
-    assert store.signature(TILE) == (None, None) and store.sha256(TILE) is None
-    store.write(TILE, pattern(3))
+    assert store.signature(TILE) == (None, None, None) and store.sha256(TILE) is None
+    written = store.write(TILE, pattern(3))
     before = store.signature(TILE)
+    assert written == before, "write returns the signature of exactly the bytes it wrote"
     digest = store.sha256(TILE)
-    assert len(digest) == 64 and before.npy.size > 0 and before.tif.size > 0
+    assert len(digest) == 64 and before.npy and before.tif and before.unsure is None
     np.save(store.npy_path(TILE), pattern(4).astype(np.float32))
     assert store.signature(TILE) != before
     # the hash follows the content, not the file format: a float32 copy of the same label hashes equal
@@ -222,14 +225,15 @@ def test_failure_while_writing_geotiff_keeps_previous_files(store, monkeypatch):
     good = pattern(7)
     store.write(TILE, good)
 
-    def crash_midway(path, label, grid, tile):
+    def crash_midway(path, label, grid, tile, unsure=None):
         with open(path, "wb") as fh:
             fh.write(b"II*\x00" + b"\x00" * 100)  # the start of a TIFF, then the "crash"
-        raise OSError("disk full")
+        raise OSError(28, "No space left on device", str(path))
 
     monkeypatch.setattr(labels_module, "write_label_geotiff", crash_midway)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(LabelError, match="disk is full") as raised:
         store.write(TILE, pattern(8))
+    assert raised.value.path == str(store.tif_path(TILE)), "the message names the label file, not a temp file"
     _assert_previous_label_intact(store, good)
     leftovers = [p.name for p in store.root.rglob("*") if ".tmp" in p.name]
     assert leftovers == []
@@ -238,17 +242,16 @@ def test_failure_while_writing_geotiff_keeps_previous_files(store, monkeypatch):
 def test_failure_while_writing_npy_keeps_previous_files(store, monkeypatch):
     good = pattern(9)
     store.write(TILE, good)
-    real_save = np.save
+    real_write = Path.write_bytes
 
-    def partial_save(fh, array, allow_pickle=False):
-        real_save(fh, array)
-        fh.truncate(40)
-        raise OSError("I/O error")
+    def short_write(self, data):  # a writer that loses the end of the file and says nothing
+        return real_write(self, data[:40])
 
-    monkeypatch.setattr(labels_module.np, "save", partial_save)
-    with pytest.raises(OSError, match="I/O error"):
+    monkeypatch.setattr(Path, "write_bytes", short_write)
+    with pytest.raises(LabelError, match="write was incomplete") as raised:
         store.write(TILE, pattern(10))
     monkeypatch.undo()
+    assert raised.value.path == str(store.npy_path(TILE))
     _assert_previous_label_intact(store, good)
 
 
@@ -280,7 +283,7 @@ def test_killed_process_mid_write_leaves_previous_files_readable(store):
         import os, numpy as np
         from ercnn_napari.core import labels
         from ercnn_napari.core.geo import TileGrid
-        def die(path, label, grid, tile):
+        def die(path, label, grid, tile, unsure=None):
             with open(path, "wb") as fh:
                 fh.write(b"II*\\x00" + b"\\x01" * 500)
                 fh.flush()

@@ -230,3 +230,31 @@ def test_memory_preflight_refuses_a_batch_that_cannot_fit(train_project: Path, t
     preflight = events(result.stdout)[1]
     assert preflight.event == "preflight" and not preflight.fits
     assert preflight.estimated_peak_bytes > preflight.available_bytes
+
+
+def test_bad_input_after_the_start_leaves_no_partial_run_folder(train_project: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A training tile whose series holds NaN passes the up-front checks (time axis only) and fails
+    once the run has started; the run folder it had created must not stay behind."""
+    from ercnn_napari.ml import tfrecords
+
+    copy = tmp_path / "project"
+    shutil.copytree(train_project, copy, ignore=shutil.ignore_patterns("observations", "runs"))
+    source = Project.open(train_project)
+    tile = source.split("V1").train[0]
+    (copy / "observations").mkdir()
+    for path in (train_project / "observations").iterdir():
+        (copy / "observations" / path.name).symlink_to(path)
+    bad = Project.open(copy).observation_files()[tile]
+    series = tfrecords.read_stacked(bad)
+    bad.unlink()
+    obs = series.observations.copy()
+    obs[3, 0, 0, 0] = np.nan
+    monkeypatch.setattr(tfrecords, "_check_finite", lambda *args, **kwargs: None)
+    tfrecords.write_stacked(bad, series.timestamps, obs[..., 0:2], obs[..., 2:4], obs[..., 4:])
+    monkeypatch.undo()
+    run_dir = tmp_path / "run"
+    result = cli("train", str(copy), "--split", "V1", *RUN_ARGS, "--out", str(run_dir), "--progress", "json")
+    error = _expect_error(result, "")
+    assert error.kind == "bad_input" and (error.path or "").endswith(bad.name), error
+    assert not run_dir.exists(), "a run that failed on bad input leaves no partial run folder"

@@ -49,7 +49,7 @@ def summarize(project: Any) -> dict[str, Any]:
 
     grid = project.grid
     problems: list[str] = []
-    labelled, with_change = [], 0
+    labelled, with_change, unsure_tiles, unsure_pixels = [], 0, 0, 0
     for tile in project.tiles_with_labels():
         try:
             label = project.labels.read_detailed(tile)
@@ -60,6 +60,9 @@ def summarize(project: Any) -> dict[str, Any]:
             continue
         labelled.append(tile)
         with_change += int(label.array.any())
+        if label.unsure is not None:
+            unsure_tiles += 1
+            unsure_pixels += int(label.unsure.sum())
         if label.warning:
             problems.append(label.warning)
     splits: dict[str, Any] = {}
@@ -73,6 +76,9 @@ def summarize(project: Any) -> dict[str, Any]:
         splits[name] = {"train": len(split.train), "val": len(split.val), "test": len(split.test),
                         "not_used": len(split.not_used)}
     observation_tiles = project.tiles_with_observations()
+    from ercnn_napari.core.fidelity import fidelity_warnings, read_fidelity
+
+    fidelity = read_fidelity(project.observations_path())
     incomplete = project.tiles_with_incomplete_reference()
     reference_tiles = project.tiles_with_reference()
     return {
@@ -85,14 +91,16 @@ def summarize(project: Any) -> dict[str, Any]:
         "period": {"start": project.period.start, "end": project.period.end},
         "observations": {"config": project.observations_config, "tiles": len(observation_tiles)},
         "windows": windows_per_tile(project, observation_tiles),
-        "labels": {"tiles": len(labelled), "with_change": with_change},
+        "labels": {"tiles": len(labelled), "with_change": with_change,
+                   "with_unsure": unsure_tiles, "unsure_pixels": unsure_pixels},
         "reference": {
             "tiles_with_images": len(reference_tiles),
             "complete_pairs": sum(1 for t in reference_tiles if t not in incomplete),
             "incomplete": {format_tile_id(t): why for t, why in incomplete.items()},
         },
         "splits": splits,
-        "warnings": list(project.warnings) + problems,
+        "fidelity": fidelity,
+        "warnings": list(project.warnings) + problems + fidelity_warnings(fidelity),
     }
 
 
@@ -193,7 +201,9 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"Period:       {summary['period']['start']} .. {summary['period']['end']}",
         f"Observations: {obs_text}",
         f"Windows/tile: {win_text}",
-        f"Labels:       {summary['labels']['tiles']} tile(s), {summary['labels']['with_change']} with change",
+        f"Labels:       {summary['labels']['tiles']} tile(s), {summary['labels']['with_change']} with change"
+        + (f", {summary['labels']['with_unsure']} with unsure pixels ({summary['labels']['unsure_pixels']})"
+           if summary["labels"].get("with_unsure") else ""),
         f"Reference:    {ref['complete_pairs']} complete pair(s), {len(ref['incomplete'])} incomplete",
     ]
     for tile, why in ref["incomplete"].items():
@@ -207,6 +217,10 @@ def format_summary(summary: dict[str, Any]) -> str:
                              + (f", not used {sizes['not_used']}" if sizes["not_used"] else ""))
     else:
         lines.append("Splits:       none (training/V<n>/ lists not found)")
+    for stream, record in ((summary.get("fidelity") or {}).get("streams") or {}).items():
+        products = ", ".join(f"{p} x{n}" for p, n in record["products"].items()) or "none"
+        units = ", ".join(record["source_units"]) or "-"
+        lines.append(f"Fidelity:     {stream}: {products} (from {units} -> {record['converted_to']})")
     for warning in summary["warnings"]:
         lines.append(f"Warning:      {warning}")
     return "\n".join(lines) + "\n"

@@ -104,7 +104,24 @@ def run(args: argparse.Namespace) -> int:
         "augment_codes": None if args.augment is None else parse_codes(args.augment),
     }
     config = resolve_config(args.preset, overrides)
+    _warn_about_fidelity(args.project)
     if args.baseline is not None:
         config.model = None  # an explicit baseline decides the architecture, also for the tiny preset
     return run_training(args.project, config, out=args.out, gpus=args.gpus, progress=args.progress,
                         check_memory=not args.skip_memory_check)
+
+
+def _warn_about_fidelity(project_dir: str) -> None:
+    """Observations that differ from what the published weights saw (L2A, RTC...): say so on stderr."""
+    import sys
+
+    from ercnn_napari.core.errors import ErcnnError
+    from ercnn_napari.core.fidelity import project_fidelity_warnings
+    from ercnn_napari.core.project import Project
+
+    try:
+        warnings = project_fidelity_warnings(Project.open(project_dir))
+    except ErcnnError:
+        return  # run_training reports an unusable project properly
+    for warning in warnings:
+        print(f"ercnn-napari: warning: {warning}", file=sys.stderr)

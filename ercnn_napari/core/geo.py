@@ -60,6 +60,11 @@ def same_crs(a: Any, b: Any) -> bool:
     return epsg_a is not None and epsg_a == epsg_b
 
 
+#: Largest grid (pixels) one project may have: the label mosaic and its saved copy are held in
+#: memory (2 x 256 MiB at this bound); a bigger AoI gave a bare MemoryError or 18 GB of RAM.
+MAX_GRID_PIXELS = 2 ** 28
+
+
 @dataclass(frozen=True)
 class TileGrid:
     """A regular grid of ``tile_size`` x ``tile_size`` pixel tiles, numbered (row y, column x)."""
@@ -90,6 +95,14 @@ class TileGrid:
                     or int(value) != value or value <= 0):
                 raise ProjectError(f"tile grid {name} must be a positive integer, got {value!r}")
             object.__setattr__(self, name, int(value))
+        pixels = self.rows * self.cols * self.tile_size ** 2
+        if pixels > MAX_GRID_PIXELS:
+            side_km = math.sqrt(MAX_GRID_PIXELS * self.pixel_width * self.pixel_height) / 1000
+            raise ProjectError(
+                f"tile grid of {self.rows} rows x {self.cols} columns ({pixels:,} pixels) is larger than the "
+                f"{MAX_GRID_PIXELS:,} pixels one project holds (about {side_km:.0f} km square at this pixel size; "
+                "the viewer keeps the whole label mosaic in memory); split the AoI into several projects"
+            )
 
     # ----------------------------------------------------------------- construction
     @classmethod

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.warp import Resampling, reproject, transform_bounds
 
 from ercnn_napari import __version__
@@ -28,34 +28,72 @@ from ercnn_napari.core.tiles import TileId, format_tile_id
 MAX_OFFSET_PIXELS = 0.5
 #: A reprojected label must cover at least this fraction of its tile.
 MIN_TILE_COVERAGE = 0.5
+#: Pixel value (and the band's nodata) of "unsure" pixels: GIS tools show them as no data, and a
+#: reader that fills nodata with 0 gets what the authors' trainer reads (unsure is not change).
+UNSURE_NODATA = 255
+#: Value of an unsure pixel in the arrays this project passes around (0 no change, 1 change).
+UNSURE = 2
 
 
-def write_label_geotiff(path: str | os.PathLike, label: np.ndarray, grid: TileGrid, tile: TileId) -> None:
-    """Write a uint8 0/1 label with the project CRS and the tile's transform (deflate, no nodata)."""
+def geotiff_band(label: np.ndarray, unsure: np.ndarray | None = None) -> np.ndarray:
+    """The band a label GeoTIFF holds: 0/1, and :data:`UNSURE_NODATA` where the analyst was unsure."""
+    band = np.asarray(label, dtype=np.uint8).copy()
+    if unsure is not None:
+        band[np.asarray(unsure, dtype=bool)] = UNSURE_NODATA
+    return band
+
+
+def write_label_geotiff(path: str | os.PathLike, label: np.ndarray, grid: TileGrid, tile: TileId,
+                        unsure: np.ndarray | None = None) -> None:
+    """Write a uint8 0/1 label with the project CRS and the tile's transform (deflate).
+
+    Unsure pixels (``unsure`` true) are written as :data:`UNSURE_NODATA`, the band's nodata value.
+    """
     with rasterio.open(
         path, "w", driver="GTiff", width=grid.tile_size, height=grid.tile_size, count=1,
-        dtype="uint8", crs=grid.crs, transform=grid.tile_transform(tile), compress="deflate", nodata=None,
+        dtype="uint8", crs=grid.crs, transform=grid.tile_transform(tile), compress="deflate",
+        nodata=UNSURE_NODATA,
     ) as dst:
-        dst.write(np.asarray(label, dtype=np.uint8), 1)
+        dst.write(geotiff_band(label, unsure), 1)
         dst.update_tags(
             TIFFTAG_SOFTWARE=f"ercnn-napari {__version__}",
             ERCNN_TILE=format_tile_id(tile),
-            ERCNN_LABEL="1 = urban change anywhere in the project period, 0 = no change",
+            ERCNN_LABEL=(f"1 = urban change anywhere in the project period, 0 = no change, "
+                         f"{UNSURE_NODATA} (nodata) = the analyst could not tell"),
         )
 
 
-def read_label_geotiff(path: str | os.PathLike, tile: TileId, grid: TileGrid) -> np.ndarray:
-    """Read a label GeoTIFF as uint8 0/1 on the tile's 32x32 pixels, or raise a LabelError naming it."""
-    path = Path(path)
+def read_geotiff_band(path: str | os.PathLike) -> np.ndarray:
+    """The raw first band (used to verify a freshly written file before it replaces the old one)."""
+    with rasterio.open(path) as src:
+        return src.read(1)
+
+
+def read_label_geotiff(path: str | os.PathLike, tile: TileId, grid: TileGrid, with_unsure: bool = False) -> np.ndarray:
+    """Read a label GeoTIFF as uint8 0/1 on the tile's 32x32 pixels, or raise a LabelError naming it.
+
+    Nodata pixels read as 0 (no change), as the authors' trainer reads them. With
+    ``with_unsure`` the pixels our writer marked unsure (value and nodata :data:`UNSURE_NODATA`)
+    read as :data:`UNSURE` instead; labels made elsewhere have none.
+    """
+    values = _read_label_geotiff(Path(path), tile, grid)
+    if not with_unsure:
+        values = np.where(values == UNSURE, 0, values).astype(np.uint8)
+    return values
+
+
+def _read_label_geotiff(path: Path, tile: TileId, grid: TileGrid) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             with rasterio.open(path) as src:
                 if src.count != 1:
                     raise LabelError(f"label GeoTIFF has {src.count} bands, expected 1", path)
+                raw = src.read(1)
                 data = src.read(1, masked=True).filled(0)
                 crs, transform = src.crs, src.transform
-    except RasterioIOError as exc:
+                unsure = (raw == UNSURE_NODATA) if src.nodata == UNSURE_NODATA else None
+    except (RasterioError, OSError) as exc:
         raise LabelError(f"not a readable GeoTIFF: {exc}", path) from exc
     if data.dtype.kind == "f" and not np.isfinite(data).all():
         raise LabelError("label GeoTIFF contains NaN or infinite values", path)
@@ -70,7 +108,10 @@ def read_label_geotiff(path: str | os.PathLike, tile: TileId, grid: TileGrid) ->
             return _reproject_onto_tile(data, grid.crs_object, transform, tile, grid, path)
         _check_shape(data, size, path)
         _check_aligned(transform, tile, grid, path)
-        return (data > 0).astype(np.uint8)
+        values = (data > 0).astype(np.uint8)
+        if unsure is not None:
+            values[unsure] = UNSURE
+        return values
     if crs.is_geographic and not grid.is_geographic:
         return _reproject_onto_tile(data, crs, transform, tile, grid, path)
     raise LabelError(

@@ -19,6 +19,7 @@ Events, in the order a run emits them:
 ``progress``    generic progress of prediction/evaluation/generation: done of total.
 ``finished``    the run ended normally or was cancelled (``status``), with a summary.
 ``error``       the run failed; ``message`` is one human sentence naming the file if any.
+``problem``     one input was skipped (e.g. a bad manifest row) and the run goes on without it.
 
 This module is pure Python: the viewer imports it, so it must never import TensorFlow.
 """
@@ -143,6 +144,12 @@ class Error(Message):
 
 
 @dataclass
+class Problem(Message):
+    event: ClassVar[str] = "problem"
+    message: str = ""
+
+
+@dataclass
 class Unknown(Message):
     """A line this version does not understand; kept, never fatal."""
 
@@ -152,7 +159,8 @@ class Unknown(Message):
 
 MESSAGE_TYPES: dict[str, type[Message]] = {
     cls.event: cls
-    for cls in (Started, Stage, Preflight, Step, Validation, Epoch, Checkpoint, Progress, Finished, Error)
+    for cls in (Started, Stage, Preflight, Step, Validation, Epoch, Checkpoint, Progress, Finished, Error,
+                Problem)
 }
 
 
@@ -231,6 +239,8 @@ def describe(message: Message) -> str:
         return f"[{message.job}] {message.status}: {message.out}"
     if isinstance(message, Error):
         return f"[{message.job}] error: {message.message}"
+    if isinstance(message, Problem):
+        return f"[{message.job}] skipped: {message.message}"
     return ""
 
 

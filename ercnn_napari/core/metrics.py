@@ -8,6 +8,7 @@ Conventions (the same everywhere in the project):
 
 - a pixel is predicted as change when ``prediction >= threshold`` (0.5 by default);
 - a pixel is labelled as change when ``label > 0`` (as the authors' trainer reads label files);
+- a pixel labelled negative (``-1``: the analyst was unsure) is left out of every count;
 - ``border`` pixels on each side of the last two axes are ignored (``border=1`` gives the inner
   30x30 of a 32x32 tile, the region the transfer loss is computed on);
 - a score whose denominator is zero (e.g. precision of a tile where nothing is predicted) is
@@ -67,11 +68,13 @@ def confusion(pred: np.ndarray, label: np.ndarray, threshold: float = 0.5, borde
     if np.issubdtype(pred.dtype, np.floating) and np.isnan(pred).any():
         raise ValueError("prediction contains NaN values")
     predicted = _crop(pred, border) >= threshold
-    actual = _crop(label, border) > 0
+    cropped = _crop(label, border)
+    actual = cropped > 0
+    known = ~(cropped < 0)  # unsure pixels count nowhere
     tp = int(np.count_nonzero(predicted & actual))
-    fp = int(np.count_nonzero(predicted & ~actual))
+    fp = int(np.count_nonzero(predicted & ~actual & known))
     fn = int(np.count_nonzero(~predicted & actual))
-    tn = int(predicted.size - tp - fp - fn)
+    tn = int(np.count_nonzero(known) - tp - fp - fn)
     return Confusion(tp, fp, fn, tn)
 
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ercnn_napari.core.atomic import atomic_path
+from ercnn_napari.core.atomic import atomic_path, remove_stale_temps
 from ercnn_napari.core.errors import ProjectError
 from ercnn_napari.core.geo import TileGrid
 from ercnn_napari.core.labels import LabelStore
@@ -44,7 +44,7 @@ from ercnn_napari.core.project_file import (
     read_project_file,
     write_project_file,
 )
-from ercnn_napari.core.splits import Split, read_split, read_splits, split_names, write_splits
+from ercnn_napari.core.splits import Split, check_split_in_grid, read_split, split_names, write_splits
 from ercnn_napari.core.tiles import TileId, format_tile_id, parse_tile_id, parse_tile_stem
 
 _YEAR_PNG = re.compile(r"^(\d{4})$")
@@ -84,6 +84,8 @@ class Project:
         self._file = project_file
         self.warnings: list[str] = list(warnings or [])
         self.inferred = inferred  # True if ercnn_project.json was absent and settings were guessed
+        #: temporary files of interrupted saves removed when the project was opened (only stale ones)
+        self.removed_temp_files: list[Path] = []
 
     # ----------------------------------------------------------------- open / create
     @classmethod
@@ -101,6 +103,7 @@ class Project:
             project_file, warnings = infer_project_file(path)
             project = cls(path, project_file, warnings, inferred=True)
         project._warn_about_stray_tiles()
+        project.removed_temp_files = remove_stale_temps(project.labels.label_folders() + [path])
         return project
 
     @classmethod
@@ -280,6 +283,8 @@ class Project:
         files = folder.glob("*.tfrecords") if kind == "stacked" else folder.rglob("*.tfrecords")
         found: dict[TileId, Path] = {}
         for path in sorted(files):
+            if not path.is_file():  # a folder named 0_0.tfrecords is not a tile's observations
+                continue
             parsed = parse_tile_stem(path.stem)
             if parsed is None or (parsed[0] is not None and parsed[0] != self.site):
                 continue
@@ -294,12 +299,14 @@ class Project:
         return split_names(self.training_dir)
 
     def splits(self) -> dict[str, Split]:
-        """Every ``training/V{n}`` split (empty dict if none were made yet)."""
-        return read_splits(self.training_dir)
+        """Every ``training/V{n}`` split (empty dict if none were made yet), each checked against the grid."""
+        return {name: self.split(name) for name in self.split_names()}
 
     def split(self, name: str) -> Split:
-        """One split; a missing list file is a ProjectError naming it."""
-        return read_split(self.training_dir, name)
+        """One split; a missing list file, or a tile outside the grid, is a ProjectError naming file and line."""
+        split = read_split(self.training_dir, name)
+        check_split_in_grid(self.training_dir, split, self.grid)
+        return split
 
     def write_splits(self, splits: dict[str, Split]) -> None:
         for split in splits.values():

@@ -13,12 +13,13 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ercnn_napari.core.atomic import atomic_write_text
 from ercnn_napari.core.errors import ProjectError
-from ercnn_napari.core.tiles import TileId, format_tile_id, format_tile_list, read_tile_list
+from ercnn_napari.core.tiles import TileId, format_tile_id, format_tile_list, parse_tile_list, read_tile_list
 
 _VERSION = re.compile(r"^V(\d+)$")
 TEST_FILE = "tiles_testing.txt"
@@ -164,6 +165,43 @@ def generate_splits(
         name = f"V{k + 1}"
         splits[name] = Split(name, train, val, test, sorted(excluded))
     return splits
+
+
+def list_files(training_dir: str | os.PathLike, name: str) -> list[Path]:
+    """The list files a version reads: its train and val lists, and the test/not-used lists it uses."""
+    training_dir = Path(training_dir)
+    files = [train_file(training_dir, name), val_file(training_dir, name)]
+    for common in (TEST_FILE, NOT_USED_FILE):
+        own = training_dir / name / common
+        if own.is_file():
+            files.append(own)
+            continue
+        for other in reversed(split_names(training_dir)):
+            if (training_dir / other / common).is_file():
+                files.append(training_dir / other / common)
+                break
+    return [f for f in files if f.is_file()]
+
+
+def check_split_in_grid(training_dir: str | os.PathLike, split: Split, grid: Any) -> None:
+    """Refuse a split that names a tile outside the grid, naming the list file and its line.
+
+    Without this, ``info`` counted such a tile silently and ``train`` failed naming a ``.npy``
+    that cannot exist, leaving the analyst to guess which list was wrong.
+    """
+    listed = set(split.train) | set(split.val) | set(split.test) | set(split.not_used)
+    if all(grid.contains(t) for t in listed):
+        return
+    for path in list_files(training_dir, split.name):
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            content = line.split("#", 1)[0].strip()
+            if not content:
+                continue
+            tile = parse_tile_list(content, path)[0]
+            if not grid.contains(tile):
+                raise ProjectError(
+                    f"line {number}: tile {format_tile_id(tile)} is outside the project grid of "
+                    f"{grid.rows} rows x {grid.cols} columns", path)
 
 
 def _check_unique(tiles: list[TileId], path: Path | None) -> None:

@@ -46,15 +46,23 @@ def fit_time_steps(windows: np.ndarray, time_steps: int) -> np.ndarray:
     return np.pad(windows, pad, constant_values=np.float32(-1.0))
 
 
+#: Value of an unsure pixel in the float labels training and evaluation use: excluded from the
+#: loss (ml.loss) and every score (core.metrics); ``> 0`` still reads it as "no change".
+UNSURE_TARGET = -1.0
+
+
 def load_labels(labels: Any, tiles: Sequence[TileId]) -> dict[TileId, np.ndarray]:
-    """Every tile's label as float32 0/1, refusing tiles without one (naming the expected file)."""
+    """Every tile's label as float32 0/1 (-1 where unsure), refusing tiles without one (naming the file)."""
+    from ercnn_napari.core.label_geotiff import UNSURE
+
     result = {}
     for tile in tiles:
-        array = labels.read(tile)
+        array = labels.read_values(tile)
         if array is None:
             raise LabelError(f"tile {format_tile_id(tile)} has no label; label it or remove it from the split",
                              labels.npy_path(tile))
-        result[tile] = (np.asarray(array) > 0).astype(np.float32)
+        values = np.asarray(array)
+        result[tile] = np.where(values == UNSURE, UNSURE_TARGET, values > 0).astype(np.float32)
     return result
 
 

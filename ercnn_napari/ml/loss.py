@@ -10,6 +10,8 @@ zero padding in every 3x3 convolution), with smoothing 1e-4, and average over th
     loss    = 1 - (T(p, l) + T(1-p, 1-l)) / 2
 
 Labels are used as given (float); the data pipeline turns label files into 0/1 (``> 0`` = change).
+A negative label marks a pixel the analyst was unsure about: it is left out of every sum (its
+weight is 0). Labels without such pixels give exactly the authors' loss.
 """
 
 from __future__ import annotations
@@ -39,9 +41,16 @@ def tanimoto_complement_per_sample(
     if border:
         y_true = y_true[:, border:-border, border:-border]
         y_pred = y_pred[:, border:-border, border:-border]
+    y_true, y_pred, known = _drop_unsure(y_true, y_pred)
     coefficient = _tanimoto(y_pred, y_true, smooth)
-    complement = _tanimoto(1.0 - y_pred, 1.0 - y_true, smooth)
+    complement = _tanimoto((1.0 - y_pred) * known, (1.0 - y_true) * known, smooth)
     return 1.0 - 0.5 * (coefficient + complement)
+
+
+def _drop_unsure(y_true: tf.Tensor, y_pred: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Zero both maps where the label is negative (unsure); returns the 0/1 mask of known pixels too."""
+    known = tf.cast(y_true >= 0, y_pred.dtype)
+    return y_true * known, y_pred * known, known
 
 
 def tanimoto_complement_loss(
@@ -64,8 +73,10 @@ def tanimoto_complement_pooled(y_true: tf.Tensor, y_pred: tf.Tensor, border: int
     if border:
         y_true = y_true[:, border:-border, border:-border]
         y_pred = y_pred[:, border:-border, border:-border]
+    y_true, y_pred, known = _drop_unsure(y_true, y_pred)
     flat_pred = tf.reshape(y_pred, [1, -1, 1])
     flat_true = tf.reshape(y_true, [1, -1, 1])
+    flat_known = tf.reshape(known, [1, -1, 1])
     coefficient = _tanimoto(flat_pred, flat_true, smooth)
-    complement = _tanimoto(1.0 - flat_pred, 1.0 - flat_true, smooth)
+    complement = _tanimoto((1.0 - flat_pred) * flat_known, (1.0 - flat_true) * flat_known, smooth)
     return 1.0 - 0.5 * (coefficient[0] + complement[0])

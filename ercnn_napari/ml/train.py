@@ -157,15 +157,32 @@ def _run(project_arg: str | None, config: TrainConfig | None, out: str | None, r
 
     from ercnn_napari.ml.train_loop import TrainingLoop
 
+    created = run is None and is_chief
     if run is None:
         # Only the chief (worker 0 of a cluster) creates and writes the run folder. The others are
         # given the same --out by a cluster job; they must neither create it (a default path has
         # their own time stamp: a stray empty run) nor refuse it once the chief wrote config.json.
         path = out or RunFolder.default_path(project.root, config.split, config.preset)
         run = RunFolder.create(path) if is_chief else RunFolder(path)
-    loop = TrainingLoop(run, project, source, inputs, config, sink, stop, resuming=bool(resume),
-                        distribution=distribution)
-    return loop.execute(check_memory)
+    try:
+        loop = TrainingLoop(run, project, source, inputs, config, sink, stop, resuming=bool(resume),
+                            distribution=distribution)
+        return loop.execute(check_memory)
+    except ErcnnError as exc:
+        if created and exc.kind in BAD_INPUT_KINDS and not run.resume_state_json.exists():
+            discard_run_folder(run, sink)
+        raise
+
+
+#: Errors about the analyst's input: a run that stops on one before its first checkpoint holds
+#: nothing worth keeping, so its folder is removed (the error is still printed and emitted).
+BAD_INPUT_KINDS = ("bad_input", "bad_label", "bad_project", "bad_weights")
+
+
+def discard_run_folder(run: RunFolder, sink: EventSink) -> None:
+    """Remove a run folder this process created and that holds no checkpoint (no partial runs)."""
+    sink.run = None  # the error event goes to the stream only
+    shutil.rmtree(run.root, ignore_errors=True)
 
 
 def confusion_of_batch(maps: np.ndarray, labels: np.ndarray, weights: np.ndarray, threshold: float,

@@ -25,11 +25,13 @@ from qtpy.QtWidgets import (
 )
 
 from ercnn_napari.core.errors import ErcnnError
+from ercnn_napari.core.label_geotiff import UNSURE
 from ercnn_napari.core.tiles import TileId, format_tile_id, parse_tile_id
 from ercnn_napari.napari_plugin.autosave import Autosaver
 from ercnn_napari.napari_plugin.close_guard import CloseGuard, ask_unsaved_dialog
 from ercnn_napari.napari_plugin.context import context_for
-from ercnn_napari.napari_plugin.label_session import LabelSession, SaveReport
+from ercnn_napari.napari_plugin.fidelity_note import FidelityNote
+from ercnn_napari.napari_plugin.label_session import LabelSession, SaveReport, status_html
 from ercnn_napari.napari_plugin.layers import tile_at_display
 from ercnn_napari.napari_plugin.polygon_tools import PolygonTools
 from ercnn_napari.napari_plugin.project_layers import (
@@ -77,6 +79,7 @@ class LabelDock(QWidget):
         self.project_label.setWordWrap(True)
         self.status = QLabel("")
         self.status.setObjectName("ercnn_label_status")
+        self.fidelity = FidelityNote(self)
         self.conflict_label = QLabel("")
         self.conflict_label.setWordWrap(True)
         self.theirs_button = QPushButton("Reload from disk")
@@ -96,7 +99,12 @@ class LabelDock(QWidget):
         self.unlabel_button = QPushButton("Unlabel")
         self.unlabel_button.clicked.connect(self.unlabel_current)
         self.paint_button = QPushButton("Paint change")
-        self.paint_button.clicked.connect(self.start_painting)
+        self.paint_button.clicked.connect(lambda: self.start_painting(1))
+        self.unsure_button = QPushButton("Paint unsure")
+        self.unsure_button.setToolTip("cyan: the imagery does not tell; left out of training and of every score "
+                                      "(the trainer's .npy reads 0 there)")
+        self.unsure_button.clicked.connect(lambda: self.start_painting(UNSURE))
+        self._shown_errors: dict[TileId, str] = {}
         self.polygons = PolygonTools(self)
         self.splits = SplitEditor(self.selected_tiles, show_warning, self)
         self.splits.changed.connect(self._split_changed)
@@ -106,6 +114,7 @@ class LabelDock(QWidget):
         row.addWidget(self.open_button)
         row.addWidget(self.project_label, 1)
         layout.addLayout(row)
+        layout.addWidget(self.fidelity)
         layout.addWidget(self.status)
         conflicts = QHBoxLayout()
         conflicts.addWidget(self.conflict_label, 1)
@@ -122,6 +131,7 @@ class LabelDock(QWidget):
         tile_layout.addWidget(self.tile_label)
         actions = QHBoxLayout()
         actions.addWidget(self.paint_button)
+        actions.addWidget(self.unsure_button)
         actions.addWidget(self.mark_button)
         actions.addWidget(self.unlabel_button)
         tile_layout.addLayout(actions)
@@ -173,6 +183,7 @@ class LabelDock(QWidget):
         self.polygons.set_project(project)
         for warning in getattr(project, "warnings", []):
             show_info(warning)
+        self.fidelity.set_project(project)
         self.context.set_split(self.splits.current_name)
         self.context.set_project(project)
         self._restyle_tiles()
@@ -244,9 +255,15 @@ class LabelDock(QWidget):
 
     def _on_saved(self, report: SaveReport) -> None:
         for tile, message in report.errors.items():
-            show_warning(f"tile {format_tile_id(tile)} not saved: {message}")
+            if self._shown_errors.get(tile) != message:  # autosave retries: say it once, keep it in the status
+                show_warning(f"tile {format_tile_id(tile)} not saved: {message}")
+        for tile in report.saved:
+            self._shown_errors.pop(tile, None)
+        self._shown_errors.update(report.errors)
         if report.saved:
             self._restyle_tiles()
+            if self.context.current_tile in report.saved:
+                self.select_tile(self.context.current_tile)  # the tile line says "labelled" at once
 
     def _on_conflict(self, tiles: list[TileId]) -> None:
         for tile in tiles:
@@ -261,10 +278,13 @@ class LabelDock(QWidget):
         if self.session is None:
             return
         for tile in list(self.session.conflicts):
-            if keep_mine:
-                self.session.keep_mine(tile)
-            else:
-                self.session.take_theirs(tile)
+            try:
+                if keep_mine:
+                    self.session.keep_mine(tile)
+                else:
+                    self.session.take_theirs(tile)
+            except ErcnnError as exc:
+                show_warning(str(exc))
         self.labels_layer.refresh()
         self._restyle_tiles()
         self._update_status()
@@ -276,12 +296,7 @@ class LabelDock(QWidget):
             for button in (self.theirs_button, self.mine_button):
                 button.setVisible(False)
             return
-        unsaved = self.session.changed_tiles()
-        if unsaved:
-            self.status.setText(f"<b style='color:#ffa040'>● unsaved: {len(unsaved)} tile(s)</b>")
-        else:
-            self.status.setText(f"<span style='color:#39d353'>✓ all labels saved</span> "
-                                f"({len(self.session.labelled)} labelled tile(s))")
+        self.status.setText(status_html(self.session, self._shown_errors))
         conflicts = sorted(self.session.conflicts)
         self.conflict_label.setText(
             "" if not conflicts else "changed outside the viewer: " + ", ".join(format_tile_id(t) for t in conflicts))
@@ -335,16 +350,20 @@ class LabelDock(QWidget):
 
     def unlabel_current(self) -> None:
         for tile in self.selected_tiles():
-            self.session.unlabel(tile)
+            try:
+                self.session.unlabel(tile)
+            except ErcnnError as exc:
+                show_warning(str(exc))
         self.labels_layer.refresh()
         self._restyle_tiles()
         self._update_status()
 
-    def start_painting(self) -> None:
+    def start_painting(self, value: int = 1) -> None:
+        """Brush mode on the labels layer: 1 paints change, :data:`UNSURE` paints "cannot tell"."""
         if self.labels_layer is None:
             return
         self.viewer.layers.selection.active = self.labels_layer
-        self.labels_layer.selected_label = 1
+        self.labels_layer.selected_label = int(value)
         self.labels_layer.mode = "paint"
 
     def _split_changed(self, name: str) -> None:

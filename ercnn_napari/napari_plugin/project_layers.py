@@ -128,11 +128,11 @@ def labels_layer_data(project: Any, mosaic: np.ndarray) -> LayerData:
 
 
 def label_colormap() -> Any:
-    """Change in magenta (red is taken by the predictions); any other painted value in yellow."""
+    """Change in magenta (red is taken by the predictions), unsure (2) in cyan; any other value in yellow."""
     from napari.utils.colormaps import DirectLabelColormap
 
     return DirectLabelColormap(color_dict={None: (1.0, 0.9, 0.0, 1.0), 0: (0.0, 0.0, 0.0, 0.0),
-                                           1: (1.0, 0.0, 1.0, 1.0)})
+                                           1: (1.0, 0.0, 1.0, 1.0), 2: (0.0, 0.85, 1.0, 1.0)})
 
 
 def project_layer_data(project: Any) -> list[LayerData]:

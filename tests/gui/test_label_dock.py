@@ -67,11 +67,20 @@ def test_stroke_reaches_disk_through_autosave(dock, small_project, qtbot):
 
 
 def test_undo_is_saved_too(dock, small_project, qtbot):
+    """Undo back to before the first stroke: the tile is unlabelled again, not "labelled, no change"."""
     _paint_square(dock.labels_layer, (0, 4), (0, 4))
     dock.flush()
     assert small_project.labels.read((0, 0)).sum() == 16
+    assert (0, 0) in dock.session.labelled
     dock.labels_layer.undo()  # emits no paint event: the poll must notice
-    qtbot.waitUntil(lambda: small_project.labels.read((0, 0)).sum() == 0, timeout=6000)
+    qtbot.waitUntil(lambda: not small_project.labels.exists((0, 0)), timeout=6000)
+    assert (0, 0) not in dock.session.labelled and not dock.session.dirty
+    # a tile that WAS labelled keeps its label file when a stroke on it is undone
+    _paint_square(dock.labels_layer, (0, 2), (32, 34))  # tile (0, 1), labelled on disk
+    dock.flush()
+    dock.labels_layer.undo()
+    qtbot.waitUntil(lambda: small_project.labels.read((0, 1)).sum() == 64, timeout=6000)
+    assert small_project.labels.exists((0, 1))
 
 
 def test_outside_edit_is_reported_not_overwritten(dock, small_project, qtbot):
@@ -183,3 +192,22 @@ def test_import_geojson_polygons_in_lonlat(dock, small_project, tmp_path):
     assert ys_px.min() >= 9 and xs_px.min() >= 9 and ys_px.max() <= 13 and xs_px.max() <= 13
     dock.flush()
     assert small_project.labels.read((1, 0)).sum() == added
+
+
+def test_fidelity_note_shows_what_differs_from_the_published_weights(dock, small_project):
+    import json
+
+    assert not dock.fidelity.isVisible() and dock.fidelity.text() == ""
+    small_project.set_observations({"kind": "stacked", "path": "observations"})
+    folder = small_project.root / "observations"
+    folder.mkdir(exist_ok=True)
+    from ercnn_napari.core.fidelity import build_record
+
+    scenes = [{"stream": "S2", "product": "S2_L2A", "units": "reflectance", "source": "a.tif"},
+              {"stream": "S1_ascending", "product": "S1_GRD_GAMMA0_ELLIPSOID", "units": "db", "source": "b.tif"},
+              {"stream": "S1_descending", "product": "S1_GRD_GAMMA0_ELLIPSOID", "units": "linear", "source": "c.tif"}]
+    (folder / "fidelity.json").write_text(json.dumps(build_record(scenes)))
+    dock.open_project(small_project.root)
+    assert not dock.fidelity.isHidden()
+    assert "S2 holds S2_L2A" in dock.fidelity.text() and "no B10" in dock.fidelity.text()
+    assert "S1_ascending" not in dock.fidelity.text()

@@ -9,6 +9,7 @@ MODULES = [
     "ercnn_napari.napari_plugin.reader", "ercnn_napari.napari_plugin.writer",
     "ercnn_napari.napari_plugin.sample", "ercnn_napari.napari_plugin.label_dock",
     "ercnn_napari.napari_plugin.finetune_dock", "ercnn_napari.napari_plugin.review_dock",
+    "ercnn_napari.napari_plugin.project_dock",
     "ercnn_napari.cli.cmd_demo",
 ]
 
