@@ -32,7 +32,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def published_weights_path() -> Path | None:
-    """The authors' published weights: $ERCNN_PUBLISHED_WEIGHTS, else ../shared/models/."""
+    """The authors' published weights: $ERCNN_PUBLISHED_WEIGHTS, else $ERCNN_SHARED_DIR/models/."""
     env = os.environ.get("ERCNN_PUBLISHED_WEIGHTS")
     path = Path(env) if env else SHARED_DIR / "models" / "ercnn_drs_s12_pretrained.hdf5"
     return path if path.is_file() else None
@@ -42,9 +42,12 @@ def published_weights_path() -> Path | None:
 def published_weights() -> Path:
     path = published_weights_path()
     if path is None:
+        where = (f"ERCNN_PUBLISHED_WEIGHTS={os.environ['ERCNN_PUBLISHED_WEIGHTS']!r} is not a file"
+                 if os.environ.get("ERCNN_PUBLISHED_WEIGHTS") else
+                 f"ERCNN_PUBLISHED_WEIGHTS is not set and {SHARED_DIR / 'models'} has no ercnn_drs_s12_pretrained.hdf5")
         pytest.skip(
-            "published ERCNN-DRS weights not found: set ERCNN_PUBLISHED_WEIGHTS to "
-            "ercnn_drs_s12_pretrained.hdf5 (see README, 'Published weights')"
+            f"published ERCNN-DRS weights not found ({where}): set ERCNN_PUBLISHED_WEIGHTS to the "
+            "authors' .hdf5, or ERCNN_SHARED_DIR to a reference-data folder with models/ (README, 'Reference data for the tests')"
         )
     return path
 
@@ -52,5 +55,6 @@ def published_weights() -> Path:
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     if not SHARED_DIR.is_dir():
-        pytest.skip(f"shared reference data folder not found at {SHARED_DIR} (set ERCNN_SHARED_DIR)")
+        pytest.skip(f"reference-data folder not found at {SHARED_DIR}: set ERCNN_SHARED_DIR to it "
+                    "(aoi/, models/, real_s2_eopatch/; README, 'Reference data for the tests')")
     return SHARED_DIR

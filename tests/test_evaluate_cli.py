@@ -92,3 +92,11 @@ def test_split_set_and_unlabelled_tile_errors(tiny_model_file: Path, sample_proj
 
     result = cli("evaluate", "--model", str(sample_project / "nope.ercnn.h5"), "--project", str(sample_project))
     assert result.returncode == 2 and "nope.ercnn.h5" in result.stderr
+
+
+def test_heldout_refuses_a_project_without_answer_key(tiny_model_file: Path, tmp_path: Path) -> None:
+    from ercnn_napari.core.geo import TileGrid
+
+    Project.create(tmp_path / "p", "Site", TileGrid("EPSG:32631", 0.0, 320.0, 10.0, 10.0, 1, 1))
+    result = cli("evaluate", "--model", str(tiny_model_file), "--project", str(tmp_path / "p"), "--set", "heldout")
+    assert result.returncode == 2 and "answer key" in result.stderr

@@ -128,6 +128,8 @@ def test_selection_rules() -> None:
     assert not is_better("val_f1", 0.41, {"f1": 0.20}, state)
     assert is_better("val_f1", 0.5, {"f1": 0.1}, {"best_val_loss": 0.4, "best_val_f1": float("nan")})
     assert is_better("val_f1", 0.5, {}, {"best_val_loss": None})  # first epoch
+    assert is_better("last", 0.9, {"f1": 0.0}, state)              # no selection: every epoch replaces
+    assert resolve_config("quick", {"select_by": "last"}).select_by == "last"
 
 
 @pytest.fixture(scope="module")

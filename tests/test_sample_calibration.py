@@ -29,7 +29,8 @@ SPEC = SampleSpec()
 def real(shared_dir):
     folder = shared_dir / "real_s2_eopatch"
     if not folder.is_dir():
-        pytest.skip(f"real Sentinel-2 series not found in {folder}")
+        pytest.skip(f"real Sentinel-2 series not found in {folder} (set ERCNN_SHARED_DIR to a reference-data "
+                    "folder with real_s2_eopatch/)")
     stamps = json.loads((folder / "timestamps.json").read_text())
     times = np.array([dt.datetime.fromisoformat(s).replace(tzinfo=dt.timezone.utc).timestamp() for s in stamps])
     return {
@@ -103,3 +104,18 @@ def test_seasonal_ndvi_amplitude_of_vegetation_matches(real, cover, real_class, 
     assert values.shape[1] >= 50
     syn_amp = cal.ndvi_amplitude(values, cloudy, times)
     assert abs(syn_amp - real_amp) < tolerance, (syn_amp, real_amp)
+
+
+def test_backscatter_levels_are_gamma_nought_in_published_ranges() -> None:
+    """End-member gamma0 (dB) of a dry, calm, mid-summer day inside the typical C-band ranges of
+    docs/sample_data.md (Ulaby & Dobson 1989), raised from sigma0 by 1 / cos(39 deg)."""
+    from ercnn_napari.sample.spectra import SIGMA0_TO_GAMMA0_DB, s1_endmembers
+
+    assert SIGMA0_TO_GAMMA0_DB == pytest.approx(1.10, abs=0.01)
+    db = 10 * np.log10(s1_endmembers(utc("2018-07-01T12:00:00"), wetness=0.0, wind=0.0, ascending=True))
+    ranges = {Cover.WATER: ((-25, -18), (-30, -24)), Cover.GRASS: ((-14, -9), (-22, -15)),
+              Cover.TREE: ((-9, -6), (-15, -11)), Cover.BARE: ((-15, -8), (-24, -16)),
+              Cover.BUILDING: ((-5, 5), (-15, -5))}
+    for cover, ((vv_lo, vv_hi), (vh_lo, vh_hi)) in ranges.items():
+        vv, vh = db[cover]
+        assert vv_lo <= vv <= vv_hi and vh_lo <= vh <= vh_hi, (cover, vv, vh)

@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ercnn_napari.core.errors import ErcnnError
+
 NAME = "demo"
 HELP = "open napari with the sample AoI (or a project) and the label, fine-tune and review docks"
 DOCKS = ("label", "finetune", "review")
@@ -33,34 +35,68 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def ensure_sample(with_observations: bool) -> Path:
-    """The sample project in the cache; observations made by a worker process (TensorFlow stays out)."""
+    """The sample project in the cache, with its observations.
+
+    The cache check is a look at the files (no TensorFlow): a warm start costs milliseconds. Only
+    when tiles are missing does ``ercnn-napari sample`` run, as a worker process (generating the
+    observations uses TensorFlow, which the viewer process must never load), with its progress
+    (tiles done / total, time left) passed through to the terminal.
+    """
     from ercnn_napari.sample import prepare_sample_project
+    from ercnn_napari.sample.prepare import missing_observation_tiles, read_spec
 
     root = prepare_sample_project(with_observations=False)
     if with_observations:
-        print("ercnn-napari demo: preparing the sample's observations (first run only)…", file=sys.stderr)
-        result = subprocess.run([sys.executable, "-m", "ercnn_napari", "sample", str(root)], check=False)
-        if result.returncode != 0:
-            print("ercnn-napari demo: observations could not be generated; labelling works, fine-tuning "
-                  "and prediction need them (run `ercnn-napari sample DIR`)", file=sys.stderr)
+        missing = missing_observation_tiles(root, read_spec(root), None)
+        if missing:
+            print(f"ercnn-napari demo: generating the sample's observations for {len(missing)} tile(s) (first run "
+                  f"only, about 25 MB and a few seconds per tile) into {root}", file=sys.stderr)
+            result = subprocess.run([sys.executable, "-m", "ercnn_napari", "sample", str(root)], check=False)
+            if result.returncode != 0:
+                print("ercnn-napari demo: observations could not be generated; labelling works, fine-tuning "
+                      "and prediction need them (run `ercnn-napari sample DIR`)", file=sys.stderr)
     return root
 
 
+def check_arguments(args: argparse.Namespace) -> tuple[tuple[int, int] | None, tuple[int, int]]:
+    """Every argument, before the Qt check, the sample or napari: (tile or None, window size)."""
+    from ercnn_napari.cli import checks
+
+    tile = checks.tiles(args.tile, "--tile")[0] if args.tile else None   # the syntax first: no import
+    if args.project:
+        grid = checks.project(args.project).grid
+        if tile is not None:
+            checks.tiles(args.tile, "--tile", grid=grid)
+    for option in ("predictions", "run"):
+        if getattr(args, option):
+            checks.folder(getattr(args, option), f"--{option}")
+    checks.in_range(args.threshold, 0.0, 1.0, "--threshold")
+    if args.window < 0:
+        raise ErcnnError(f"--window must be 0 or more, got {args.window}")
+    if args.screenshot and not Path(args.screenshot).resolve().parent.is_dir():
+        raise ErcnnError("--screenshot: the folder to write the picture into does not exist",
+                         Path(args.screenshot).resolve().parent)
+    return tile, _size(args.size)
+
+
 def run(args: argparse.Namespace) -> int:
-    from ercnn_napari.core.errors import ErcnnError
-    from ercnn_napari.core.tiles import parse_tile_id
+    from ercnn_napari.cli.qt_platform import QtProbe
 
+    tile, (width, height) = check_arguments(args)
+    qt = QtProbe()        # Qt's platform plugin is tried in a child process while napari imports
+    try:
+        import napari
+        from qtpy.QtCore import Qt
+        from qtpy.QtWidgets import QApplication
+
+        from ercnn_napari.napari_plugin.finetune_dock import FinetuneDock
+        from ercnn_napari.napari_plugin.label_dock import LabelDock
+        from ercnn_napari.napari_plugin.review_dock import ReviewDock
+    except ImportError:
+        qt.check()        # a Qt library missing: its sentence rather than the import's traceback
+        raise
+    qt.check()            # a missing library is one sentence, before the sample is generated
     root = Path(args.project) if args.project else ensure_sample(not args.no_observations)
-    tile = parse_tile_id(args.tile) if args.tile else None
-    width, height = _size(args.size)
-
-    import napari
-    from qtpy.QtCore import Qt
-    from qtpy.QtWidgets import QApplication
-
-    from ercnn_napari.napari_plugin.finetune_dock import FinetuneDock
-    from ercnn_napari.napari_plugin.label_dock import LabelDock
-    from ercnn_napari.napari_plugin.review_dock import ReviewDock
 
     viewer = napari.Viewer(title="ercnn-napari", show=True)
     label = LabelDock(viewer)
@@ -143,6 +179,8 @@ def _show_run(finetune: object, run_dir: Path) -> None:
 def _size(text: str) -> tuple[int, int]:
     try:
         width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError as exc:
-        raise SystemExit(f"ercnn-napari demo: --size must look like 1500x950, got {text!r}") from exc
+    except ValueError:
+        raise ErcnnError(f"--size must look like 1500x950, got {text!r}") from None
+    if width < 100 or height < 100:
+        raise ErcnnError(f"--size must be at least 100x100, got {text!r}")
     return width, height

@@ -31,9 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ercnn_napari.core.project import Project
+    from ercnn_napari.cli import checks
 
-    project = Project.open(args.project)
+    project = checks.project(args.project)
     summary = summarize(project)
     if args.json:
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")

@@ -40,6 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stride", type=int, default=1, metavar="K",
                         help="predict every K-th window (default 1 = all; the authors' maps used 5)")
     parser.add_argument("--batch-size", type=int, default=16, metavar="B", help="windows per model call")
+    parser.add_argument("--per-window", action="store_true",
+                        help="run every window through the whole network, as the authors did (default for "
+                             "stacked inputs: compute each observation's per-step work once for all its windows; "
+                             "same results to float32 rounding, faster)")
     parser.add_argument("--progress", choices=("text", "json", "none"), default="text",
                         help="progress on stderr (text), as JSON lines on stdout (json), or none")
 
@@ -55,6 +59,21 @@ def _check_args(args: argparse.Namespace) -> None:
         raise ErcnnError(f"--stride must be at least 1, not {args.stride}")
     if args.batch_size < 1:
         raise ErcnnError(f"--batch-size must be at least 1, not {args.batch_size}")
+    from ercnn_napari.cli import checks  # the common mistakes, before TensorFlow loads
+
+    for model in args.model:
+        checks.model(model)
+    checks.input_files(args.inputs)
+    if args.windows:
+        checks.input_files([args.windows])
+    if args.project:
+        project = checks.project(args.project)
+        if args.tiles:
+            wanted = checks.tiles(args.tiles, grid=project.grid)
+            have = project.observation_files()   # TFRecord kinds; other sources are checked later
+            missing = [f"{y}:{x}" for y, x in wanted if have and (y, x) not in have]
+            if missing:
+                raise ErcnnError(f"no observations for tile(s) {', '.join(missing)}", project.observations_path())
 
 
 def _jobs(args: argparse.Namespace) -> tuple[list[Any], dict[str, Any]]:
@@ -99,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         model_paths = [resolve_model_path(m) for m in args.model]
         models = [load_model(path)[0] for path in model_paths]
-        predictor = predict.Predictor(models, args.combine, args.batch_size)
+        predictor = predict.Predictor(models, args.combine, args.batch_size, shared_steps=not args.per_window)
         jobs, description = _jobs(args)
         description.update(models=[str(p.resolve()) for p in model_paths], stride=args.stride)
         summary = predict.run_prediction(jobs, predictor, args.out, writer, description)

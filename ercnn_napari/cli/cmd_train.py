@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
 NAME = "train"
 HELP = ("Fine-tune ERCNN-DRS on the labelled tiles of a project split (the transfer recipe of "
@@ -49,8 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --freeze both: cache the frozen branches' features and train only the head "
                              "(the quick preset's CPU shortcut; --no-cache-features turns it off)")
     parser.add_argument("--optimizer", choices=("sgd", "adam"), help="sgd with momentum (paper) or adam (quick)")
-    parser.add_argument("--select-by", choices=("val_loss", "val_f1"),
-                        help="which epoch's model is kept: lowest validation loss (paper) or best validation F1")
+    parser.add_argument("--select-by", choices=("val_loss", "val_f1", "last"),
+                        help="which epoch's model is kept: lowest validation loss (paper), best "
+                             "validation F1, or the last epoch")
     parser.add_argument("--augment", metavar="CODES",
                         help="augmentation codes per tile and epoch, e.g. 0-7 or 0,4 (paper: 0-15, see docs)")
     parser.add_argument("--no-evaluate", action="store_true", help="skip the before/after evaluation")
@@ -81,8 +83,45 @@ def parse_codes(text: str) -> list[int]:
     return sorted(codes)
 
 
+def check_arguments(args: argparse.Namespace) -> None:
+    """The common mistakes, answered before TensorFlow loads (run_training checks the rest)."""
+    from ercnn_napari.cli import checks
+    from ercnn_napari.core.errors import ErcnnError
+
+    checks.gpus(args.gpus)
+    if args.augment is not None:
+        parse_codes(args.augment)
+    if args.resume:
+        from ercnn_napari.ml.run_folder import RunFolder
+
+        RunFolder.open_for_resume(args.resume)
+        if args.project:
+            checks.project(args.project)
+        return
+    if not args.project:
+        raise ErcnnError("give a PROJECT folder to train on, or --resume RUNDIR")
+    if not Path(args.project).exists():
+        checks.project(args.project)   # the message, without opening anything
+    if args.baseline is not None:
+        checks.model(args.baseline)
+    elif args.preset != "tiny":       # tiny builds its own small network
+        from ercnn_napari.core.model_files import default_baseline
+
+        found = default_baseline()
+        if found is not None:
+            checks.model(found)
+    checks.split(checks.project(args.project), args.split)
+    from ercnn_napari.ml.distribute import task_position
+
+    chief = task_position()[0] == 0   # other workers of a cluster job are given the chief's folder
+    if chief and args.out and (Path(args.out) / "config.json").exists():
+        raise ErcnnError("this folder already holds a training run; pass it to --resume to continue it, "
+                         "or choose another --out", args.out)
+
+
 def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+    check_arguments(args)
     from ercnn_napari.core.errors import ErcnnError
     from ercnn_napari.ml.train import run_training
 

@@ -215,6 +215,8 @@ class MessageWriter:
 def describe(message: Message) -> str:
     """One human line for a message (used by the text mode and by the viewer's log)."""
     if isinstance(message, Started):
+        if message.epochs == 0 and not message.devices:   # not a training run (sample, evaluate, ...)
+            return f"[{message.job}] started" + (f": {message.run_dir}" if message.run_dir else "")
         return f"[{message.job}] started: {message.replicas} replica(s) on {', '.join(message.devices) or 'CPU'}"
     if isinstance(message, Stage):
         return f"[{message.job}] stage {message.index}/{message.count}: {message.name}"

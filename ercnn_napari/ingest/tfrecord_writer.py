@@ -21,15 +21,14 @@ import struct
 from collections.abc import Iterable
 from pathlib import Path
 
-import google_crc32c
 import numpy as np
 
 from ercnn_napari.core.atomic import atomic_path
 from ercnn_napari.core.errors import InputDataError
+from ercnn_napari.core.tfrecord_lite import masked_crc
 
 #: TensorFlow DataType enum values of the dtypes stage-2 files use.
 _TF_DTYPES = {np.dtype(np.float32): 1, np.dtype(np.float64): 2}
-_MASK_DELTA = 0xA282EAD8
 #: zlib level: 1 compresses Sentinel float32 nearly as well as TF's default 6 at several times the
 #: speed (compression was half of the stacking time at level 6); any level reads the same.
 GZIP_LEVEL = 1
@@ -74,15 +73,11 @@ def example_bytes(features: dict[str, bytes]) -> bytes:
     return _field(1, entries)                                    # Example{features=Features{feature}}
 
 
-def _masked_crc(data: bytes) -> int:
-    crc = google_crc32c.value(data)
-    return (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & 0xFFFFFFFF
-
 
 def frame_record(data: bytes) -> bytes:
     """One TFRecord frame around ``data``."""
     length = struct.pack("<Q", len(data))
-    return length + struct.pack("<I", _masked_crc(length)) + data + struct.pack("<I", _masked_crc(data))
+    return length + struct.pack("<I", masked_crc(length)) + data + struct.pack("<I", masked_crc(data))
 
 
 def write_stacked_records(path: str | os.PathLike,

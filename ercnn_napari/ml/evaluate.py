@@ -76,6 +76,22 @@ def predict_max_map(model: Any, windows: np.ndarray, batch_size: int = 8) -> np.
     return best
 
 
+def predict_window_maps(model: Any, time_steps: int, source: Any, tile: TileId, windows_per_tile: int,
+                        batch_size: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(maps [k, H, W], starts [k], ends [k])`` of one tile's evenly spaced windows.
+
+    The per-window maps are kept (not only their maximum) so the held-out report can ask *when*
+    a model saw a dated event; k x 32 x 32 floats per tile are nothing next to the inputs.
+    """
+    table = source.window_table(tile)
+    indices = evenly_spaced(len(table), windows_per_tile)
+    windows = fit_time_steps(np.asarray(source.windows(tile, indices), np.float32), time_steps)
+    maps = [np.asarray(model(windows[a:a + batch_size], training=False))
+            for a in range(0, len(windows), batch_size)]
+    return (np.concatenate(maps, axis=0).astype(np.float32), np.asarray(table.start_time)[indices],
+            np.asarray(table.end_time)[indices])
+
+
 def evaluate_tiles(
     model: Any,
     time_steps: int,

@@ -41,7 +41,10 @@ OPTIMIZER_CHOICES = ("sgd", "adam")
 #: threshold (ties: lower validation loss). With few labelled tiles, some without any change,
 #: the per-sample Tanimoto loss of a change-free tile only drops when every pixel is ~0, so the
 #: lowest validation loss can be a model that predicts no change anywhere.
-SELECT_CHOICES = ("val_loss", "val_f1")
+#: "last" = no selection, the last epoch is kept: with a handful of validation tiles the
+#: kept epoch is close to random (their F1 does not predict held-out F1), so a fixed budget of
+#: epochs is the more honest rule.
+SELECT_CHOICES = ("val_loss", "val_f1", "last")
 
 
 @dataclass

@@ -213,9 +213,11 @@ def is_better(select_by: str, val_loss: float | None, metrics: dict[str, float],
     """Whether this epoch becomes the kept ("best") model under the run's selection rule.
 
     ``val_loss``: lower validation loss (the paper). ``val_f1``: higher validation F1, a tie (or
-    an F1 that cannot be computed on both) decided by the lower loss. Without validation tiles
-    every epoch is "best", so the last one is kept.
+    an F1 that cannot be computed on both) decided by the lower loss. ``last``: every epoch is
+    "best", so the last one is kept (as without validation tiles).
     """
+    if select_by == "last":
+        return True
     best_loss = state.get("best_val_loss")
     if val_loss is None or best_loss is None:
         return True

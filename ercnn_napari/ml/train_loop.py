@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from ercnn_napari.baseline.run import index_row_or_reason
 from ercnn_napari.core.errors import ErcnnError
 from ercnn_napari.core.messages import Checkpoint, Epoch, Finished, Progress, Stage, Started, Step, Validation
 from ercnn_napari.core.metrics import Confusion
@@ -360,8 +361,10 @@ class TrainingLoop:
             evaluation = self._evaluate()
             if evaluation is None:
                 return self._cancelled()
+            index = evaluation.get("index_baseline", {}).get("sets", {})
             summary["evaluation"] = {name: {"before_f1": s["before"]["overall"]["f1"],
-                                            "after_f1": s["after"]["overall"]["f1"]}
+                                            "after_f1": s["after"]["overall"]["f1"],
+                                            "index_f1": index.get(name, {}).get("overall", {}).get("f1")}
                                      for name, s in evaluation["sets"].items()}
         self.sink.emit(Finished(status="completed", out=str(run.root), summary=strict_json(summary)))
         return 0
@@ -395,5 +398,8 @@ class TrainingLoop:
                 done += len(tiles)
             entry["delta"] = compare(entry["before"], entry["after"])
             result["sets"][set_name] = entry
+        result["index_baseline"] = index_row_or_reason(
+            self.project, {t: self.inputs.labels[t] for t in self.inputs.train_tiles},
+            {name: {t: self.inputs.labels[t] for t in tiles} for name, tiles in sets.items() if tiles}, cfg.border)
         run.write_json(run.evaluation_json, result)
         return result

@@ -45,6 +45,8 @@ from ercnn_napari.napari_plugin.project_layers import (
 )
 from ercnn_napari.napari_plugin.reference_controls import ReferenceControls
 from ercnn_napari.napari_plugin.split_editor import SplitEditor
+from ercnn_napari.napari_plugin.suggest_panel import SuggestPanel
+from ercnn_napari.napari_plugin.swipe import SwipeControls
 
 
 class LabelDock(QWidget):
@@ -87,6 +89,8 @@ class LabelDock(QWidget):
         self.mine_button = QPushButton("Keep viewer's")
         self.mine_button.clicked.connect(lambda: self.resolve_conflicts(keep_mine=True))
         self.reference = ReferenceControls(self)
+        self.swipe = SwipeControls(self.viewer, self)  # swipe + side by side (swipe.py)
+        self.suggest = SuggestPanel(self.viewer, lambda t: (self.context.jump_to(t), self.select_tile(t)), self)
         self.tile_edit = QLineEdit()
         self.tile_edit.setPlaceholderText("y:x")
         self.tile_edit.returnPressed.connect(self._jump_typed)
@@ -122,6 +126,7 @@ class LabelDock(QWidget):
         conflicts.addWidget(self.mine_button)
         layout.addLayout(conflicts)
         layout.addWidget(self.reference)
+        layout.addWidget(self.swipe)
         tile_box = QGroupBox("Tile")
         tile_layout = QVBoxLayout(tile_box)
         jump = QHBoxLayout()
@@ -140,6 +145,7 @@ class LabelDock(QWidget):
         split_box = QGroupBox("Train / validation / test split")
         QVBoxLayout(split_box).addWidget(self.splits)
         layout.addWidget(split_box)
+        layout.addWidget(self.suggest)
         layout.addStretch(1)
         self.viewer.bind_key("t", lambda _viewer: self.reference.toggle(), overwrite=True)
         self._update_status()
@@ -186,6 +192,7 @@ class LabelDock(QWidget):
         self.fidelity.set_project(project)
         self.context.set_split(self.splits.current_name)
         self.context.set_project(project)
+        self.suggest.set_project(project)
         self._restyle_tiles()
         self._update_status()
 
@@ -206,6 +213,7 @@ class LabelDock(QWidget):
                 self.viewer.add_image(data, **kwargs)
         self.reference_layers = {r: self._existing(r) for r in ("before", "after") if self._existing(r)}
         self.reference.set_layers(self.reference_layers)
+        self.swipe.set_layers(self.reference_layers)
         self.tiles_layer = self._existing("tiles")
         if self.tiles_layer is None:
             data, kwargs, _ = grid_layer_data(project, self.session.labelled, {})

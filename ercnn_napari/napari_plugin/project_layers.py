@@ -49,6 +49,12 @@ def layer_metadata(project: Any, role: str, **extra: Any) -> dict[str, Any]:
 
 def reference_layer_data(project: Any) -> tuple[list[LayerData], list[str]]:
     """The before and after mosaics as RGBA image layers (none if the project has no images)."""
+    # cached imagery (``ercnn-napari reference``) wins: multiscale COGs instead of per-tile PNGs
+    from ercnn_napari.napari_plugin.reference_cog import cached_reference_layer_data
+
+    cached = cached_reference_layer_data(project)
+    if cached:
+        return cached, []
     mosaics = build_reference_mosaics(project)
     if mosaics is None:
         return [], []

@@ -34,6 +34,8 @@ def get_reader(path: str | list[str]) -> Callable[[str | list[str]], list[LayerD
         p = Path(path)
         if p.is_dir() and (p / "prediction.json").is_file():
             return read_prediction_folder
+        if p.is_dir() and (p / "map.json").is_file() and (p / "windows.zarr").is_dir():
+            return read_map_folder  # a whole-AoI map (ercnn-napari map), opened lazily
         if p.is_dir() and _looks_like_project(p):
             return read_project
         if p.name == PROJECT_FILE and p.is_file():
@@ -74,6 +76,13 @@ def read_prediction_folder(path: str | list[str]) -> list[LayerData]:
     folder = Path(path[0] if isinstance(path, list) else path)
     grid = TileGrid.from_dict(read_prediction_info(folder)["grid"])
     return prediction_layer_data(load_prediction_mosaic(folder, grid.tile_size), grid, threshold=0.5)
+
+
+def read_map_folder(path: str | list[str]) -> list[LayerData]:
+    """A whole-AoI map folder -> its per-window stack and max-change map, multiscale and lazy."""
+    from ercnn_napari.napari_plugin.map_layers import map_layer_data
+
+    return map_layer_data(Path(path[0] if isinstance(path, list) else path))
 
 
 def find_project_root(path: Path, levels: int = 4) -> Path | None:

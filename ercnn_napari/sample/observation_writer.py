@@ -14,14 +14,10 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from ercnn_napari.core.tiles import tile_stem
+from ercnn_napari.sample.files import observation_path
 from ercnn_napari.sample.landcover import Scene
 from ercnn_napari.sample.observations import TileTimeline, synthesize_tile, tile_timeline
 from ercnn_napari.sample.site import SampleSpec
-
-
-def observation_path(folder: Path, tile: tuple[int, int]) -> Path:
-    return folder / f"{tile_stem(tile)}.tfrecords"
 
 
 def write_observations(folder: Path, spec: SampleSpec, scene: Scene, tiles: list[tuple[int, int]],

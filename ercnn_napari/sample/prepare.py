@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ercnn_napari.core.errors import ProjectError
 from ercnn_napari.core.tiles import format_tile_id
-from ercnn_napari.sample.project_writer import ANSWER_DIR, OBSERVATIONS_DIR, SAMPLE_FILE, write_project
+from ercnn_napari.sample.files import ANSWER_DIR, OBSERVATIONS_DIR, SAMPLE_FILE, observation_path
 from ercnn_napari.sample.site import DEFAULT_SEED, SampleSpec
 
 Progress = Callable[[str, int, int], None]
@@ -38,6 +38,7 @@ def generate_sample(dest: str | os.PathLike, seed: int = DEFAULT_SEED, tiles: li
                     with_observations: bool = True, workers: int | None = None,
                     progress: Progress | None = None, spec: SampleSpec | None = None) -> Path:
     """Generate the whole sample into ``dest`` (observations for ``tiles``, default all)."""
+    from ercnn_napari.sample.project_writer import write_project  # the generator: scipy, rasterio
     from ercnn_napari.sample.scene import build_scene
 
     spec = spec or SampleSpec(seed=seed)
@@ -62,8 +63,6 @@ def read_spec(root: Path) -> SampleSpec:
 
 
 def missing_observation_tiles(root: Path, spec: SampleSpec, tiles: list[tuple[int, int]] | None) -> list:
-    from ercnn_napari.sample.observation_writer import observation_path
-
     wanted = spec.tiles() if tiles is None else [(int(y), int(x)) for y, x in tiles]
     for tile in wanted:
         if not (0 <= tile[0] < spec.rows and 0 <= tile[1] < spec.cols):

@@ -21,6 +21,7 @@ from ercnn_napari.core.project import Project
 from ercnn_napari.core.splits import Split, generate_splits
 from ercnn_napari.core.tiles import format_tile_id, tile_stem
 from ercnn_napari.sample import acquisitions, truth
+from ercnn_napari.sample.files import ANSWER_DIR, OBSERVATIONS_DIR, SAMPLE_FILE, TIMESTAMPS_FILE  # noqa: F401
 from ercnn_napari.sample.landcover import Scene
 from ercnn_napari.sample.render import render_tile
 from ercnn_napari.sample.scene import (
@@ -33,10 +34,6 @@ from ercnn_napari.sample.scene import (
 )
 from ercnn_napari.sample.site import CRS, SITE_NAME, SampleSpec, iso, utc
 
-ANSWER_DIR = "answer_key"
-OBSERVATIONS_DIR = "observations"
-TIMESTAMPS_FILE = "timestamps.json"
-SAMPLE_FILE = "sample.json"
 #: Dates of the reference images by year (before: spring 2017 or summer 2016; after: late summer
 #: 2020 or spring 2021), as the authors' Google Earth pairs were dated.
 IMAGE_DATES = {2016: "2016-06-21T10:30:00", 2017: "2017-04-12T10:30:00",

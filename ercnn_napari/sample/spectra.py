@@ -9,6 +9,9 @@ Vegetation moves between a dormant and a peak spectrum along a phenology curve w
 calibrated against a real Sentinel-2 NDVI series (see ``sample/calibration.py``).
 Backscatter values are typical C-band sigma-nought levels in dB per cover; the weather (wetness,
 wind) and the season shift them, and speckle is applied per acquisition by the observation code.
+The network was trained on Sentinel Hub's default, gamma-nought on the ellipsoid, not sigma-nought:
+gamma0 = sigma0 / cos(incidence) (Small 2011, IEEE TGRS 49(8)), so the levels are raised by
+``SIGMA0_TO_GAMMA0_DB`` for the middle of the IW swath (incidence 29-46 degrees, about 39 at Liege).
 """
 
 from __future__ import annotations
@@ -66,6 +69,8 @@ _S1_DB = {
     Cover.TREE: (-9.0, -15.0), Cover.BARE: (-12.5, -21.5), Cover.ROAD: (-17.0, -25.0),
     Cover.PAVED: (-13.0, -21.0), Cover.BUILDING: (-1.5, -9.5),
 }
+#: gamma0 / sigma0 on the ellipsoid at the middle incidence of the IW swath (39 degrees): +1.1 dB.
+SIGMA0_TO_GAMMA0_DB = float(-10.0 * np.log10(np.cos(np.radians(39.0))))
 _ROOF_S1_OFFSET_DB = {Roof.RED_TILE: 0.0, Roof.SLATE: 0.0, Roof.FLAT_GREY: -1.0, Roof.METAL: 1.5,
                       Roof.BITUMEN: -1.0}
 
@@ -107,7 +112,7 @@ def s2_endmembers(seconds: float, wetness: float) -> np.ndarray:
 
 
 def s1_endmembers(seconds: float, wetness: float, wind: float, ascending: bool) -> np.ndarray:
-    """float32 [N_ENDMEMBERS, 2]: linear VV, VH backscatter of every end-member on a date.
+    """float32 [N_ENDMEMBERS, 2]: linear VV, VH gamma-nought (ellipsoid) of every end-member on a date.
 
     Vegetation backscatter rises with biomass (VH most), soil with wetness, water with wind; the
     two orbit directions see buildings from opposite sides (a per-pixel orientation term is added
@@ -125,7 +130,7 @@ def s1_endmembers(seconds: float, wetness: float, wind: float, ascending: bool) 
     for roof, offset in _ROOF_S1_OFFSET_DB.items():
         vv, vh = _S1_DB[Cover.BUILDING]
         db[N_COVERS + roof - 1] = (vv + offset + (0.0 if ascending else -0.8), vh + 0.5 * offset)
-    return (10.0 ** (db / 10.0)).astype(np.float32)
+    return (10.0 ** ((db + SIGMA0_TO_GAMMA0_DB) / 10.0)).astype(np.float32)
 
 
 def ndvi(s2: np.ndarray) -> np.ndarray:

@@ -11,6 +11,8 @@ MODULES = [
     "ercnn_napari.napari_plugin.finetune_dock", "ercnn_napari.napari_plugin.review_dock",
     "ercnn_napari.napari_plugin.project_dock",
     "ercnn_napari.cli.cmd_demo",
+    "ercnn_napari.napari_plugin.pixel_dock", "ercnn_napari.napari_plugin.swipe",
+    "ercnn_napari.napari_plugin.reference_cog", "ercnn_napari.cli.cmd_reference",
 ]
 
 
