@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.screenshot:
         napari.run()
         return 0
-    window = viewer.window._qt_window
+    window = label.window()  # napari's main window, through Qt's public API
     window.resize(width, height)
     window.resizeDocks([widgets[args.dock]], [460], Qt.Orientation.Horizontal)
     for _ in range(20):

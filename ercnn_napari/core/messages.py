@@ -9,6 +9,8 @@ kept as :class:`Unknown` rather than crashing, so an older viewer survives a new
 Events, in the order a run emits them:
 
 ``started``     the run began: devices, replicas, totals (for progress bars) and output folder.
+``stage``       a phase of the run begins (building the model, caching features, training,
+                evaluating): ``name``, its position ``index`` of ``count``; the viewer shows it.
 ``preflight``   the estimated peak memory of a step versus the memory available.
 ``step``        one optimisation step: epoch, step, loss, seconds, input wait.
 ``validation``  one validation pass: loss and metrics.
@@ -59,6 +61,14 @@ class Started(Message):
     steps_per_epoch: int = 0
     total: int = 0
     config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Stage(Message):
+    event: ClassVar[str] = "stage"
+    name: str = ""
+    index: int = 0
+    count: int = 0
 
 
 @dataclass
@@ -149,7 +159,8 @@ class Unknown(Message):
 
 MESSAGE_TYPES: dict[str, type[Message]] = {
     cls.event: cls
-    for cls in (Started, Preflight, Step, Validation, Epoch, Checkpoint, Progress, Finished, Error, Problem)
+    for cls in (Started, Stage, Preflight, Step, Validation, Epoch, Checkpoint, Progress, Finished, Error,
+                Problem)
 }
 
 
@@ -207,6 +218,8 @@ def describe(message: Message) -> str:
         if message.epochs == 0 and not message.devices:   # not a training run (sample, evaluate, ...)
             return f"[{message.job}] started" + (f": {message.run_dir}" if message.run_dir else "")
         return f"[{message.job}] started: {message.replicas} replica(s) on {', '.join(message.devices) or 'CPU'}"
+    if isinstance(message, Stage):
+        return f"[{message.job}] stage {message.index}/{message.count}: {message.name}"
     if isinstance(message, Preflight):
         return (f"[{message.job}] memory estimate {message.estimated_peak_bytes / 2**30:.2f} GiB of "
                 f"{message.available_bytes / 2**30:.2f} GiB available" + ("" if message.fits else " - does not fit"))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -121,11 +122,34 @@ def published_config_dict() -> dict[str, Any]:
             "recurrent_dropout": 0.4, "mask_mode": "quirk"}
 
 
+class BaselineWarning(UserWarning):
+    """The default baseline is not the one the environment asked for (shown loudly, never silent)."""
+
+
+def published_weights_problem() -> str | None:
+    """A sentence when ``$ERCNN_PUBLISHED_WEIGHTS`` is set but names no file, else None.
+
+    A typo in that variable used to fall back silently to the much weaker demo baseline, so a
+    fine-tune "from the published weights" started from something else: callers must say so.
+    """
+    published = os.environ.get("ERCNN_PUBLISHED_WEIGHTS")
+    if not published:
+        return None
+    path = Path(published).expanduser()
+    if path.is_file():
+        return None
+    what = "a folder, not a file" if path.is_dir() else "a file that does not exist"
+    fallback = f"the demo baseline {DEMO_BASELINE.name}" if DEMO_BASELINE.is_file() else "no baseline"
+    return f"ERCNN_PUBLISHED_WEIGHTS points to {what} ({path}): using {fallback} instead"
+
+
 def default_baseline() -> Path | None:
     """The model fine-tuning starts from when none is given.
 
     ``$ERCNN_NAPARI_BASELINE`` (must exist), else the authors' published file if
-    ``$ERCNN_PUBLISHED_WEIGHTS`` points to one, else the shipped demo baseline if present.
+    ``$ERCNN_PUBLISHED_WEIGHTS`` points to one, else the shipped demo baseline if present. A
+    ``$ERCNN_PUBLISHED_WEIGHTS`` naming no file issues a :class:`BaselineWarning` (printed on
+    stderr by the command line; the docks show :func:`published_weights_problem` themselves).
     """
     explicit = os.environ.get("ERCNN_NAPARI_BASELINE")
     if explicit:
@@ -136,6 +160,9 @@ def default_baseline() -> Path | None:
     published = os.environ.get("ERCNN_PUBLISHED_WEIGHTS")
     if published and Path(published).expanduser().is_file():
         return Path(published).expanduser()
+    problem = published_weights_problem()
+    if problem:
+        warnings.warn(problem, BaselineWarning, stacklevel=2)
     if DEMO_BASELINE.is_file():
         return DEMO_BASELINE
     return None

@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from ercnn_napari.baseline.run import index_row_or_reason
 from ercnn_napari.core.errors import ErcnnError
-from ercnn_napari.core.messages import Checkpoint, Epoch, Finished, Progress, Started, Step, Validation
+from ercnn_napari.core.messages import Checkpoint, Epoch, Finished, Progress, Stage, Started, Step, Validation
 from ercnn_napari.core.metrics import Confusion
 from ercnn_napari.core.tiles import format_tile_id
 from ercnn_napari.ml import train as train_module
@@ -58,6 +58,8 @@ class TrainingLoop:
                                       "epoch_seconds": 0.0, "best_val_loss": None, "best_epoch": None,
                                       "metrics": []}
         self.scratch: Path | None = None  #: a non-chief worker's private checkpoint folder
+        #: the phases this run announces with ``stage`` events (set when the run starts)
+        self.stages: list[str] = []
 
     # ---- setup -------------------------------------------------------------------------------
     def _model_config(self) -> ModelConfig:
@@ -92,6 +94,7 @@ class TrainingLoop:
         self.sink.emit(message)
         if check_memory:
             refuse_if_too_big(message, run.root)
+        self._stage(self.stages, "building the model")
         self.learning_rate = scaled_learning_rate(cfg.learning_rate, self.layout.replicas)
         with self.strategy.scope():
             baseline = None if cfg.model is not None else Path(cfg.baseline)
@@ -198,6 +201,11 @@ class TrainingLoop:
         return self.strategy.distribute_datasets_from_function(dataset_fn)
 
     # ---- the loop ----------------------------------------------------------------------------
+    def _stage(self, stages: list[str], name: str) -> None:
+        """Tell the viewer which phase begins (start-up and caching can take minutes on a CPU)."""
+        index = stages.index(name) + 1 if name in stages else 0
+        self.sink.emit(Stage(name=name, index=index, count=len(stages)))
+
     def _stop_requested(self) -> bool:
         """A stop (SIGTERM/SIGINT) asked of any worker stops all of them at this same point."""
         return self.agree(self.stop())
@@ -211,10 +219,16 @@ class TrainingLoop:
                                    replicas=self.layout.replicas, epochs=cfg.epochs,
                                    steps_per_epoch=plan.steps_per_epoch, total=cfg.epochs * plan.steps_per_epoch,
                                    config=cfg.to_dict() | {"plan": plan.describe(), "resumed_at": resumed_at}))
-            self._build(check_memory)
-            if self.cache is not None and not self._fill_cache():
-                return self._cancelled()
+            self.stages = stages = (["building the model"]
+                                    + (["caching frozen-branch features"] if cfg.cache_features else [])
+                                    + ["training"] + (["evaluating before/after"] if cfg.evaluate else []))
+            self._build(check_memory)  # announces its stage after the memory pre-flight
+            if self.cache is not None:
+                self._stage(stages, "caching frozen-branch features")
+                if not self._fill_cache():
+                    return self._cancelled()
             self.writers = self._tensorboard()
+            self._stage(stages, "training")
             while st["epoch"] < cfg.epochs:
                 if not self._train_epoch() or not self._end_epoch():
                     return self._cancelled()
@@ -343,6 +357,7 @@ class TrainingLoop:
         if spread is not None:
             summary["worker_weight_spread"] = spread
         if self.config.evaluate:
+            self._stage(self.stages, "evaluating before/after")
             evaluation = self._evaluate()
             if evaluation is None:
                 return self._cancelled()

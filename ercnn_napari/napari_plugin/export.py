@@ -9,7 +9,7 @@ canvas), so exports work headless and give the same result on every machine.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -64,12 +64,14 @@ def write_max_map(path: str | Path, max_map: np.ndarray, windows: Sequence[Windo
 
 def animation_frames(stack: np.ndarray, windows: Sequence[WindowInfo], threshold: float = 0.5,
                      background: np.ndarray | None = None, min_width: int = 480,
-                     window_numbers: Sequence[int] | None = None) -> list[np.ndarray]:
+                     window_numbers: Sequence[int] | None = None,
+                     on_frame: Callable[[int, int], None] | None = None) -> list[np.ndarray]:
     """RGB uint8 frames: red where probability > threshold over the background, dated caption below.
 
     ``background`` is an RGB(A) image of the same extent as the stack (any resolution; it is resized),
     e.g. the after-image of the reference pair; without it a dark grey stands in. ``window_numbers``
-    are the captions' window numbers when ``stack`` holds a subset (e.g. every second window).
+    are the captions' window numbers when ``stack`` holds a subset (e.g. every second window) and
+    the windows carry no window ID. ``on_frame(done, total)`` reports progress (exports run in a thread).
     """
     n, h, w = stack.shape
     factor = max(1, int(np.ceil(min_width / max(w, 1))))
@@ -89,7 +91,23 @@ def animation_frames(stack: np.ndarray, windows: Sequence[WindowInfo], threshold
         number = i if window_numbers is None else int(window_numbers[i])
         ImageDraw.Draw(canvas).text((4, size[1] + 5), windows[i].label(number), fill=(255, 255, 255))
         frames.append(np.asarray(canvas))
+        if on_frame is not None:
+            on_frame(i + 1, n)
     return frames
+
+
+def animation_formats() -> dict[str, str]:
+    """The animation formats this installation can write, as {suffix: file-dialog filter}.
+
+    MP4 needs the ffmpeg binary of ``imageio-ffmpeg`` (installed by the ``qt`` extra); without it
+    only GIF is offered, rather than failing after the analyst chose MP4.
+    """
+    import importlib.util
+
+    formats = {".gif": "GIF (*.gif)"}
+    if importlib.util.find_spec("imageio_ffmpeg") is not None:
+        formats[".mp4"] = "MP4 (*.mp4)"
+    return formats
 
 
 def write_animation(path: str | Path, frames: Sequence[np.ndarray], fps: float = 8.0) -> Path:
@@ -100,6 +118,9 @@ def write_animation(path: str | Path, frames: Sequence[np.ndarray], fps: float =
     suffix = path.suffix.lower()
     if suffix not in (".gif", ".mp4"):
         raise InputDataError("animation must be .gif or .mp4", path)
+    if suffix not in animation_formats():
+        raise InputDataError("MP4 needs the imageio-ffmpeg package (pip install imageio-ffmpeg, or the "
+                             "ercnn-napari[qt] extra); GIF works without it", path)
     if not frames:
         raise InputDataError("no windows to animate", path)
     with atomic_path(path) as tmp:

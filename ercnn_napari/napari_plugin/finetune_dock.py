@@ -28,11 +28,14 @@ from qtpy.QtWidgets import (
 )
 
 from ercnn_napari.core.errors import ErcnnError
-from ercnn_napari.core.messages import Message, Preflight, Started, Step, describe
+from ercnn_napari.core.messages import Message, Preflight, Progress, Stage, Started, Step, describe
+from ercnn_napari.napari_plugin.baseline_notice import BaselineNotice
+from ercnn_napari.napari_plugin.close_guard import CloseGuard
 from ercnn_napari.napari_plugin.context import context_for
 from ercnn_napari.napari_plugin.devices import device_choices
 from ercnn_napari.napari_plugin.loss_plot import LossPlot
-from ercnn_napari.napari_plugin.progress_bar import WorkerBar
+from ercnn_napari.napari_plugin.progress_bar import RunProgress, WorkerBar
+from ercnn_napari.napari_plugin.readiness import finetune_blocker
 from ercnn_napari.napari_plugin.run_results import ResultsTable, read_evaluation, result_rows
 from ercnn_napari.napari_plugin.worker_process import WorkerProcess, WorkerResult
 
@@ -51,12 +54,18 @@ class FinetuneDock(QWidget):
         self.viewer = napari_viewer
         self.context = context_for(napari_viewer)
         self.worker: WorkerProcess | None = None
+        self.total_steps = 0
         self.run_dir: Path | None = None
         self.result: WorkerResult | None = None
-        self.progress = WorkerBar(napari_viewer, "fine-tune")
+        self.progress = WorkerBar(self, "fine-tune")
         self._build_ui()
+        self._close_guard = CloseGuard(self, lambda: True)  # the window closes: stop the trainer
         self.context.project_changed.connect(self._project_changed)
         self.context.split_changed.connect(self._split_changed)
+        self.context.labels_saved.connect(self.update_readiness)
+        self.split.currentTextChanged.connect(lambda _name: self.update_readiness())
+        self.preset.currentTextChanged.connect(lambda _name: self.update_readiness())
+        self.baseline.currentTextChanged.connect(lambda _name: self.update_readiness())
         self._project_changed(self.context.project)
 
     # -- UI ----------------------------------------------------------------------------------------
@@ -87,8 +96,13 @@ class FinetuneDock(QWidget):
         self.resume_button.setToolTip("continue the cancelled run from its last checkpoint")
         self.resume_button.setEnabled(False)
         self.resume_button.clicked.connect(self.resume)
-        self.state_label = QLabel("idle")
+        self.state_label = QLabel("")
         self.state_label.setWordWrap(True)
+        self.why_label = QLabel("")  # why Fine-tune is disabled, in one sentence
+        self.why_label.setWordWrap(True)
+        self.why_label.setStyleSheet("color: #ffa040")
+        self.baseline_warning = BaselineNotice()  # a loud line when ERCNN_PUBLISHED_WEIGHTS names no file
+        self.run_progress = RunProgress(self)
         self.preflight_label = QLabel("")
         self.preflight_label.setWordWrap(True)
         self.run_label = QLabel("")
@@ -114,7 +128,10 @@ class FinetuneDock(QWidget):
         buttons.addWidget(self.resume_button)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        layout.addWidget(self.baseline_warning)
         layout.addLayout(buttons)
+        layout.addWidget(self.why_label)
+        layout.addWidget(self.run_progress)
         layout.addWidget(self.state_label)
         layout.addWidget(self.preflight_label)
         layout.addWidget(self.run_label)
@@ -125,14 +142,8 @@ class FinetuneDock(QWidget):
         self._fill_baselines()
 
     def _fill_baselines(self) -> None:
-        from ercnn_napari.core.model_files import default_baseline
-
         self.baseline.clear()
-        try:
-            found = default_baseline()
-        except ErcnnError as exc:
-            show_warning(str(exc))
-            found = None
+        found = self.baseline_warning.default_baseline()
         if found is not None:
             self.baseline.addItem(str(found))
         project = self.context.project
@@ -146,21 +157,36 @@ class FinetuneDock(QWidget):
             self.baseline.setCurrentText(path)
 
     def _project_changed(self, project: Any) -> None:
-        self.start_button.setEnabled(project is not None and not self.running)
         if project is not None:
             self._fill_baselines()
             names = sorted(set(project.split_names()) | {"V1", "V2", "V3"})
             self.split.clear()
             self.split.addItems(names)
             self.split.setCurrentText(self.context.split_name)
-            if not project.tiles_with_observations():
-                self.state_label.setText("this project has no observations yet: training needs them "
-                                         "(for the sample: ercnn-napari sample DIR)")
+        self.update_readiness()
+
+    def blocker(self) -> str:
+        """Why Fine-tune cannot start now ("" when it can)."""
+        if self.running:
+            return ""
+        reason = finetune_blocker(self.context.project, self.split.currentText())
+        if not reason and self.preset.currentText() != "tiny" and not self.baseline.currentText().strip():
+            reason = "no baseline model: choose one with … (or set ERCNN_PUBLISHED_WEIGHTS)"
+        return reason
+
+    def update_readiness(self) -> None:
+        """Enable Fine-tune only when it can run, and say why not otherwise."""
+        reason = self.blocker()
+        self.start_button.setEnabled(not self.running and not reason)
+        self.start_button.setToolTip(reason or "fine-tune from the baseline on the split's labelled tiles")
+        self.why_label.setText(f"Fine-tune is disabled: {reason}" if reason else "")
+        self.why_label.setVisible(bool(reason))
 
     def _split_changed(self, name: str) -> None:
         if self.split.findText(name) < 0:
             self.split.addItem(name)
         self.split.setCurrentText(name)
+        self.update_readiness()  # the split's lists may have changed even if its name did not
 
     def set_preset(self, name: str) -> None:
         """Select a preset (tests and scripts may pick the hidden "tiny" one)."""
@@ -188,6 +214,10 @@ class FinetuneDock(QWidget):
         """Flush labels, then start the trainer in its own process."""
         project = self.context.project
         if project is None or self.running:
+            return
+        reason = self.blocker()
+        if reason:
+            show_warning(reason)
             return
         if self.context.flush_labels is not None:
             report = self.context.flush_labels()
@@ -219,8 +249,10 @@ class FinetuneDock(QWidget):
         self.worker.done.connect(self._on_done)
         self.worker.start()
         self.state_label.setText(state)
+        self.run_progress.begin("starting the trainer (TensorFlow start-up)")
         self.start_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
+        self.update_readiness()
 
     def cancel(self) -> None:
         if self.running:
@@ -229,10 +261,16 @@ class FinetuneDock(QWidget):
 
     def _on_message(self, msg: Message) -> None:
         if isinstance(msg, Started):
+            self.total_steps = msg.total
             self.progress.open(msg.total or None)
             resumed_at = (msg.config or {}).get("resumed_at")
             if resumed_at and msg.steps_per_epoch:  # a resumed run: the bar starts where it stopped
                 self.progress.set_done((resumed_at["epoch"] - 1) * msg.steps_per_epoch + resumed_at["step"] - 1)
+        elif isinstance(msg, Stage):
+            where = f" (stage {msg.index} of {msg.count})" if msg.index > 0 else ""
+            self.run_progress.set_stage(f"{msg.name}{where}")
+        elif isinstance(msg, Progress):
+            self.run_progress.set_count(msg.done, msg.total, msg.unit)
         elif isinstance(msg, Preflight):
             self.preflight_label.setText(
                 f"memory estimate {msg.estimated_peak_bytes / 2**30:.2f} GiB of "
@@ -240,6 +278,8 @@ class FinetuneDock(QWidget):
                 + (f" ({msg.detail})" if msg.detail else ""))
         elif isinstance(msg, Step):
             self.progress.advance(f"fine-tune epoch {msg.epoch}")
+            done = (msg.epoch - 1) * msg.steps_per_epoch + msg.step
+            self.run_progress.set_count(done, self.total_steps or done, "steps")
         text = describe(msg)
         if text and not isinstance(msg, Preflight):
             self.state_label.setText(text)
@@ -248,8 +288,9 @@ class FinetuneDock(QWidget):
     def _on_done(self, result: WorkerResult) -> None:
         self.result = result
         self.progress.close()
-        self.start_button.setEnabled(self.context.project is not None)
+        self.run_progress.end()
         self.cancel_button.setEnabled(False)
+        self.update_readiness()
         if result.status == "failed":
             self.state_label.setText(f"failed: {result.error_message}")
             show_error(f"fine-tune failed: {result.error_message}")
@@ -276,6 +317,18 @@ class FinetuneDock(QWidget):
         if self.run_dir is None:
             return
         self.context.predict_requested.emit(([str(self.run_dir)], self.context.visible_tiles()))
+
+    def handle_close(self, can_cancel: bool = True) -> bool:
+        """Closing never waits for a run (napari asks itself while its Activity bar is open)."""
+        return True
+
+    def shutdown(self) -> None:
+        """The window closes: stop the trainer and forget the viewer."""
+        if self.running:
+            self.worker.cancel()
+        self.progress.close()
+        self.run_progress.end()
+        self.context.release()
 
     def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt API
         if self.running:

@@ -63,18 +63,15 @@ class LabelDock(QWidget):
         self.tiles_layer: Any = None
         self.reference_layers: dict[str, Any] = {}
         self._build_ui()
-        self._close_guard = CloseGuard(self)
-        window = getattr(self.viewer.window, "_qt_window", None)
-        if window is not None:
-            window.installEventFilter(self._close_guard)
+        # napari's Window.close() removes the layers before it closes the Qt window: by then the
+        # close can no longer be called off, so the question has no Cancel
+        self._close_guard = CloseGuard(self, lambda: len(self.viewer.layers) > 0)
         self.viewer.mouse_double_click_callbacks.append(self._on_double_click)
         self.context.flush_labels = self.flush
+        # the context finds a project opened through File > Open (before or after this dock)
+        self.context.project_changed.connect(self._on_project_published)
         if self.context.project is not None:
             self.open_project(self.context.project.root)
-        else:
-            self._adopt_from_layers()
-        # a project opened later through File > Open is adopted too
-        self.viewer.layers.events.inserted.connect(self._on_layer_inserted)
 
     # -- UI ----------------------------------------------------------------------------------------
     def _build_ui(self) -> None:
@@ -159,18 +156,11 @@ class LabelDock(QWidget):
         if folder:
             self.open_project(folder)
 
-    def _adopt_from_layers(self) -> None:
-        for layer in self.viewer.layers:
-            if layer.metadata.get(ROLE_KEY) == "labels" and layer.metadata.get(PROJECT_KEY):
-                self.open_project(layer.metadata[PROJECT_KEY])
-                return
-
-    def _on_layer_inserted(self, event: object) -> None:
-        layer = getattr(event, "value", None)
-        if layer is None or self.project is not None:
+    def _on_project_published(self, project: Any) -> None:
+        """Attach to a project another part of the viewer opened (File > Open, the sample, a script)."""
+        if project is None or (self.project is not None and Path(self.project.root) == Path(project.root)):
             return
-        if layer.metadata.get(ROLE_KEY) == "labels" and layer.metadata.get(PROJECT_KEY):
-            self.open_project(layer.metadata[PROJECT_KEY])
+        self.open_project(project.root)
 
     def open_project(self, path: str | Path) -> None:
         """Open (or re-attach to) a project: layers, autosave, splits; flushes a previous project first."""
@@ -247,9 +237,10 @@ class LabelDock(QWidget):
             self.flush()
         self._detach()
         try:
-            self.viewer.layers.events.inserted.disconnect(self._on_layer_inserted)
-        except (TypeError, ValueError, RuntimeError):
+            self.context.project_changed.disconnect(self._on_project_published)
+        except (TypeError, RuntimeError):
             pass
+        self.context.release()
         if self._on_double_click in self.viewer.mouse_double_click_callbacks:
             self.viewer.mouse_double_click_callbacks.remove(self._on_double_click)
 
@@ -396,25 +387,34 @@ class LabelDock(QWidget):
         self.tiles_layer.face_color = style["face_color"]
         for key in ("labelled", "role"):
             self.tiles_layer.features[key] = style["features"][key]
+        self.context.labels_saved.emit()  # "no labels in split" reasons of the other docks may change
 
     # -- closing -------------------------------------------------------------------------------------
-    def ask_unsaved(self, count: int) -> str:
-        """Ask what to do with unsaved tiles on close: "save", "discard" or "cancel" (tests replace this)."""
-        return ask_unsaved_dialog(self, count)
+    def ask_unsaved(self, tiles: list[TileId], can_cancel: bool) -> str:
+        """Ask what to do with tiles that could not be saved: "save", "discard" or "cancel".
 
-    def handle_close(self, interactive: bool) -> bool:
-        """Decide whether the window may close; programmatic closes always flush and never block."""
+        Tests replace this method; the real one is a modal dialog.
+        """
+        return ask_unsaved_dialog(self, ", ".join(format_tile_id(t) for t in tiles), can_cancel)
+
+    def handle_close(self, can_cancel: bool = True) -> bool:
+        """Decide whether the window may close: flush first, ask only when a tile still is unsaved.
+
+        Called for every way of closing (see :mod:`.close_guard`). A tile that saves normally never
+        needs a question; one in conflict with an outside edit, or whose write failed, does.
+        """
         if self.session is None or not self.session.dirty:
             return True
-        if not interactive:
-            self.flush()
+        self.flush()
+        if not self.session.dirty:
             return True
-        choice = self.ask_unsaved(len(self.session.changed_tiles()))
-        if choice == "cancel":
+        choice = self.ask_unsaved(self.session.changed_tiles(), can_cancel)
+        if choice == "cancel" and can_cancel:
             return False
         if choice == "save":
-            report = self.flush()
-            if report is not None and not report.ok:
+            self.resolve_conflicts(keep_mine=True)
+            self.flush()
+            if self.session.dirty and can_cancel:
                 show_warning("some tiles could not be saved (see the label dock); the window stays open")
                 return False
         return True

@@ -1,7 +1,10 @@
 """A live loss curve for the fine-tune dock (pyqtgraph: fast, no Matplotlib in the viewer).
 
 Training loss is plotted per optimisation step and validation loss per epoch on one x axis
-measured in epochs, so the analyst sees at a glance whether validation follows training.
+measured in epochs, so the analyst sees at a glance whether validation follows training. The epoch
+the run keeps (best validation loss: its model becomes the run's model) is marked with a star and a
+vertical line. The loss axis shows plain numbers (pyqtgraph's SI prefixes read "loss (×0.001)"),
+and the small translucent legend sits top-right, clear of the first epochs on the left.
 """
 
 from __future__ import annotations
@@ -21,11 +24,19 @@ class LossPlot(QWidget):
         self.plot.setMinimumHeight(140)
         self.plot.setLabel("bottom", "epoch")
         self.plot.setLabel("left", "loss")
-        self.plot.addLegend(offset=(5, 5))
+        self.plot.getAxis("left").enableAutoSIPrefix(False)
+        self.plot.getAxis("bottom").enableAutoSIPrefix(False)
+        self.legend = self.plot.addLegend(offset=(-5, 5), labelTextSize="8pt", verSpacing=-6)
+        self.legend.setBrush(pg.mkBrush(0, 0, 0, 110))
         self.plot.showGrid(x=True, y=True, alpha=0.3)
         self.train_curve = self.plot.plot([], [], pen=pg.mkPen("#4da3ff", width=1.5), name="train")
         self.val_curve = self.plot.plot([], [], pen=pg.mkPen("#ffa040", width=2), symbol="o",
                                         symbolSize=6, symbolBrush="#ffa040", name="validation")
+        self.best_marker = self.plot.plot([], [], pen=None, symbol="star", symbolSize=16,
+                                          symbolBrush="#39d353", symbolPen="w", name="kept (best) epoch")
+        self.best_line = pg.InfiniteLine(angle=90, pen=pg.mkPen("#39d353", width=1, style=_dash()))
+        self.best_line.setVisible(False)
+        self.plot.addItem(self.best_line, ignoreBounds=True)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot)
@@ -36,6 +47,7 @@ class LossPlot(QWidget):
         self.train_y: list[float] = []
         self.val_x: list[float] = []
         self.val_y: list[float] = []
+        self.best: tuple[float, float] | None = None  # (epoch, validation loss) of the kept model
         self._redraw()
 
     def add_message(self, msg: Message) -> None:
@@ -49,6 +61,8 @@ class LossPlot(QWidget):
             self._add_val(float(msg.epoch), float(msg.loss))
         elif isinstance(msg, Epoch) and msg.val_loss is not None:
             self._add_val(float(msg.epoch), float(msg.val_loss))
+            if msg.best:
+                self.best = (float(msg.epoch), float(msg.val_loss))
         else:
             return
         self._redraw()
@@ -63,3 +77,16 @@ class LossPlot(QWidget):
     def _redraw(self) -> None:
         self.train_curve.setData(self.train_x, self.train_y)
         self.val_curve.setData(self.val_x, self.val_y)
+        if self.best is None:
+            self.best_marker.setData([], [])
+            self.best_line.setVisible(False)
+        else:
+            self.best_marker.setData([self.best[0]], [self.best[1]])
+            self.best_line.setValue(self.best[0])
+            self.best_line.setVisible(True)
+
+
+def _dash() -> object:
+    from qtpy.QtCore import Qt
+
+    return Qt.PenStyle.DashLine

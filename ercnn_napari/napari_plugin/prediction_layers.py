@@ -38,7 +38,8 @@ def prediction_layer_data(mosaic: PredictionMosaic, grid: Any, threshold: float)
     """The stack (time axis first) and the max map of one prediction, placed on the project grid."""
     placement = mosaic_placement(grid, mosaic.origin)
     transform = mosaic_transform(grid, mosaic.origin)
-    windows = [{"start": w.start_time, "end": w.end_time, "n_obs": w.n_obs} for w in mosaic.windows]
+    windows = [{"start": w.start_time, "end": w.end_time, "n_obs": w.n_obs, "id": w.window_id}
+               for w in mosaic.windows]
     common = {"folder": str(mosaic.folder), "windows": windows, "tiles": [list(t) for t in mosaic.tiles],
               "mosaic_origin": list(mosaic.origin), "model_name": mosaic.name, "tile_size": grid.tile_size}
     cmap = change_colormap(threshold)
@@ -59,7 +60,8 @@ def prediction_layer_data(mosaic: PredictionMosaic, grid: Any, threshold: float)
 
 
 def windows_of(layer: Any) -> list[WindowInfo]:
-    return [WindowInfo(w["start"], w["end"], int(w["n_obs"])) for w in layer.metadata.get("windows", [])]
+    return [WindowInfo(w["start"], w["end"], int(w["n_obs"]), None if w.get("id") is None else int(w["id"]))
+            for w in layer.metadata.get("windows", [])]
 
 
 def is_prediction(layer: Any) -> bool:
@@ -88,6 +90,7 @@ class WindowLabeller:
     def __init__(self, viewer: Any) -> None:
         self.viewer = viewer
         self.text = ""
+        self.window_id: int | None = None
         viewer.dims.events.current_step.connect(self.update)
         viewer.layers.selection.events.active.connect(self.update)
 
@@ -110,15 +113,19 @@ class WindowLabeller:
         world_step = self.viewer.dims.point[0] if self.viewer.dims.ndim >= 3 else 0.0
         step = int(round(layer.world_to_data((world_step, 0.0, 0.0))[0]))
         self.text = window_text(layer, step)
+        windows = windows_of(layer)
+        self.window_id = windows[step].window_id if 0 <= step < len(windows) else None
         overlay.text = self.text
         overlay.visible = bool(self.text)
         overlay.color = "white"
         overlay.font_size = 10
         overlay.position = "top_left"
         if self.viewer.dims.ndim >= 3:
+            # the slider counts slices from 0; its label names the authors' window ID shown
             labels = list(self.viewer.dims.axis_labels)
-            labels[0] = "window"
-            self.viewer.dims.axis_labels = labels
+            labels[0] = "window" if self.window_id is None else f"window {self.window_id}"
+            if list(self.viewer.dims.axis_labels) != labels:
+                self.viewer.dims.axis_labels = labels
 
 
 def _text_overlay(viewer: Any) -> Any:

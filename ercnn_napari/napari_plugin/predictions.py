@@ -34,14 +34,20 @@ class WindowInfo:
     start_time: float
     end_time: float
     n_obs: int
+    window_id: int | None = None  # the authors' window ID (the windows CSV's "ID": 1, 6, 11, ...)
 
     @property
     def mid_time(self) -> float:
         return (self.start_time + self.end_time) / 2.0
 
     def label(self, index: int | None = None) -> str:
-        """``"window 12: mid 2017-05-02 (2017-02-01 - 2017-08-02, 41 obs)"`` for the slider text."""
-        prefix = "" if index is None else f"window {index}: "
+        """``"window 56: mid 2017-05-02 (2017-02-01 - 2017-08-02, 41 obs)"`` for the slider text.
+
+        The number is the authors' window ID when known (one numbering everywhere: canvas, slider,
+        GeoTIFF bands and the windows CSV agree), else ``index``.
+        """
+        number = self.window_id if self.window_id is not None else index
+        prefix = "" if number is None else f"window {number}: "
         return (f"{prefix}mid {_date(self.mid_time)} ({_date(self.start_time)} - {_date(self.end_time)}, "
                 f"{self.n_obs} obs)")
 
@@ -129,7 +135,8 @@ def load_prediction_mosaic(folder: str | Path, tile_size: int = 32, tiles: list[
             i = slot[float(table.start_time[k])]
             stack[i, y0:y0 + tile_size, x0:x0 + tile_size] = probs[k]
             if windows[i] is None:
-                windows[i] = WindowInfo(float(table.start_time[k]), float(table.end_time[k]), int(table.n_obs[k]))
+                windows[i] = WindowInfo(float(table.start_time[k]), float(table.end_time[k]), int(table.n_obs[k]),
+                                        int(table.ids[k]))
     info = read_prediction_info(folder)
     label = name or _model_name(info) or folder.name
     return PredictionMosaic(folder, label, stack, [w for w in windows if w is not None], origin, wanted, info)

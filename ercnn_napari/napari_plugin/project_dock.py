@@ -87,7 +87,7 @@ class ProjectDock(QWidget):
         self.result: WorkerResult | None = None
         self.problems: list[str] = []
         self._target: Path | None = None
-        self.progress = WorkerBar(napari_viewer, "project")
+        self.progress = WorkerBar(self, "project")
         self._build_ui()
         self.context.project_changed.connect(self._project_changed)
         self._project_changed(self.context.project)

@@ -21,8 +21,6 @@ from qtpy.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QListWidget,
-    QListWidgetItem,
     QPushButton,
     QSlider,
     QSpinBox,
@@ -33,15 +31,19 @@ from qtpy.QtWidgets import (
 from ercnn_napari.core.errors import ErcnnError
 from ercnn_napari.core.messages import Message, Progress, Started, describe
 from ercnn_napari.core.tiles import TileId, format_tile_id, parse_tile_id
+from ercnn_napari.napari_plugin.baseline_notice import BaselineNotice
+from ercnn_napari.napari_plugin.close_guard import CloseGuard
 from ercnn_napari.napari_plugin.context import context_for
-from ercnn_napari.napari_plugin.export_actions import export_animation, export_geotiffs
+from ercnn_napari.napari_plugin.export_actions import ExportRunner, animation_job, geotiff_job
+from ercnn_napari.napari_plugin.model_list import ModelList
 from ercnn_napari.napari_plugin.prediction_layers import (
     WindowLabeller,
     prediction_layer_data,
     set_threshold,
 )
 from ercnn_napari.napari_plugin.predictions import load_prediction_mosaic
-from ercnn_napari.napari_plugin.progress_bar import WorkerBar
+from ercnn_napari.napari_plugin.progress_bar import RunProgress, WorkerBar
+from ercnn_napari.napari_plugin.readiness import predict_blocker
 from ercnn_napari.napari_plugin.worker_process import WorkerProcess, WorkerResult
 
 TILE_CHOICES = ("visible tiles", "labelled tiles", "tiles with observations", "these tiles:")
@@ -58,19 +60,22 @@ class ReviewDock(QWidget):
         self.out_dir: Path | None = None
         self.result: WorkerResult | None = None
         self.loaded: list[Any] = []  # PredictionMosaic of each prediction shown
-        self.progress = WorkerBar(napari_viewer, "predict")
+        self.progress = WorkerBar(self, "predict")
         self.labeller = WindowLabeller(napari_viewer)
         self._build_ui()
+        self._close_guard = CloseGuard(self, lambda: True)  # the window closes: stop the predictor
+        self.exporter = ExportRunner(self)
+        self.exporter.progressed.connect(lambda done, total: self.export_progress.set_count(done, total))
+        self.exporter.finished.connect(lambda _result: self._export_done())
         self.context.project_changed.connect(lambda _p: self.refresh_models())
         self.context.run_finished.connect(lambda _r: self.refresh_models())
         self.context.predict_requested.connect(self._on_predict_requested)
+        self.models.itemChanged.connect(lambda _item: self.update_readiness())
         self.refresh_models()
 
     # -- UI ----------------------------------------------------------------------------------------
     def _build_ui(self) -> None:
-        self.models = QListWidget()
-        self.models.setMaximumHeight(110)
-        self.models.setToolTip("tick one model, or several for an ensemble")
+        self.models = ModelList()
         self.add_model_button = QPushButton("Add model…")
         self.add_model_button.clicked.connect(self._browse_model)
         self.combine = QComboBox()
@@ -90,6 +95,12 @@ class ReviewDock(QWidget):
         self.cancel_button.clicked.connect(self.cancel)
         self.state_label = QLabel("")
         self.state_label.setWordWrap(True)
+        self.why_label = QLabel("")  # why Predict is disabled, in one sentence
+        self.why_label.setWordWrap(True)
+        self.why_label.setStyleSheet("color: #ffa040")
+        self.baseline_warning = BaselineNotice()  # a loud line when ERCNN_PUBLISHED_WEIGHTS names no file
+        self.run_progress = RunProgress(self)
+        self.export_progress = RunProgress(self)
         self.open_button = QPushButton("Open prediction folder…")
         self.open_button.clicked.connect(self._browse_predictions)
         self.threshold = QSlider(Qt.Orientation.Horizontal)
@@ -125,60 +136,47 @@ class ReviewDock(QWidget):
         exports.addWidget(self.export_anim_button)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        layout.addWidget(self.baseline_warning)
         layout.addLayout(buttons)
+        layout.addWidget(self.why_label)
+        layout.addWidget(self.run_progress)
         layout.addWidget(self.state_label)
         layout.addWidget(self.open_button)
         layout.addLayout(threshold_row)
         layout.addLayout(exports)
+        layout.addWidget(self.export_progress)
         layout.addStretch(1)
 
     # -- models ------------------------------------------------------------------------------------
     def refresh_models(self) -> None:
         """Baseline first, then the project's finished runs (newest first); keeps ticks by path."""
-        from ercnn_napari.core.model_files import default_baseline
-
-        ticked = set(self.selected_models())
         entries: list[tuple[str, str]] = []
-        try:
-            baseline = default_baseline()
-        except ErcnnError as exc:
-            show_warning(str(exc))
-            baseline = None
+        baseline = self.baseline_warning.default_baseline()
         if baseline is not None:
             entries.append((f"baseline ({baseline.name})", str(baseline)))
         project = self.context.project
         if project is not None:
             for model in sorted((Path(project.root) / "runs").glob("*/model.ercnn.h5"), reverse=True):
                 entries.append((f"run {model.parent.name}", str(model.parent)))
-        extra = [self.models.item(i) for i in range(self.models.count())]
-        extra = [(i.text(), i.data(Qt.ItemDataRole.UserRole)) for i in extra if i.text().startswith("file ")]
-        self.models.clear()
-        for text, path in entries + extra:
-            self.add_model(path, text, checked=path in ticked)
-        if not ticked and self.models.count():
-            self.models.item(0).setCheckState(Qt.CheckState.Checked)
+        self.models.set_entries(entries)
+        self.update_readiness()
+
+    def update_readiness(self) -> None:
+        """Enable Predict only when it can run, and say why not otherwise."""
+        reason = "" if self.running else predict_blocker(self.context.project, self.selected_models(), None)
+        self.predict_button.setEnabled(not self.running and not reason)
+        self.predict_button.setToolTip(reason or "predict the chosen tiles with the ticked model(s)")
+        self.why_label.setText(f"Predict is disabled: {reason}" if reason else "")
+        self.why_label.setVisible(bool(reason))
 
     def add_model(self, path: str, text: str | None = None, checked: bool = True) -> None:
-        item = QListWidgetItem(text or f"file {Path(path).name}")
-        item.setData(Qt.ItemDataRole.UserRole, str(path))
-        item.setToolTip(str(path))
-        item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-        item.setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
-        self.models.addItem(item)
+        self.models.add_model(path, text, checked)
 
     def selected_models(self) -> list[str]:
-        items = [self.models.item(i) for i in range(self.models.count())]
-        return [i.data(Qt.ItemDataRole.UserRole) for i in items if i.checkState() == Qt.CheckState.Checked]
+        return self.models.selected_models()
 
     def select_only(self, paths: list[str]) -> None:
-        known = {self.models.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.models.count())}
-        for path in paths:
-            if path not in known:
-                self.add_model(path, f"run {Path(path).name}")
-        for i in range(self.models.count()):
-            item = self.models.item(i)
-            state = Qt.CheckState.Checked if item.data(Qt.ItemDataRole.UserRole) in paths else Qt.CheckState.Unchecked
-            item.setCheckState(state)
+        self.models.select_only(paths)
 
     def _browse_model(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Model file", "", "Models (*.h5 *.hdf5)")
@@ -230,11 +228,9 @@ class ReviewDock(QWidget):
         except ErcnnError as exc:
             show_warning(str(exc))
             return
-        if not models:
-            show_warning("tick at least one model to predict with")
-            return
-        if not tiles:
-            show_warning("none of the chosen tiles has observations to predict from")
+        reason = predict_blocker(project, models, tiles)
+        if reason:
+            show_warning(reason)
             return
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         self.out_dir = Path(project.root) / "predictions" / stamp
@@ -244,8 +240,10 @@ class ReviewDock(QWidget):
         self.worker.done.connect(self._on_done)
         self.worker.start()
         self.state_label.setText(f"predicting {len(tiles)} tile(s) with {len(models)} model(s)…")
+        self.run_progress.begin("starting the predictor (TensorFlow start-up)")
         self.predict_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
+        self.update_readiness()
 
     def cancel(self) -> None:
         if self.running:
@@ -261,8 +259,11 @@ class ReviewDock(QWidget):
     def _on_message(self, msg: Message) -> None:
         if isinstance(msg, Started):
             self.progress.open(msg.total or None)
+            self.run_progress.set_stage("predicting")
+            self.run_progress.set_count(0, msg.total, "windows")
         elif isinstance(msg, Progress):
             self.progress.set_done(msg.done)
+            self.run_progress.set_count(msg.done, msg.total, msg.unit)
         text = describe(msg)
         if text:
             self.state_label.setText(text)
@@ -270,8 +271,9 @@ class ReviewDock(QWidget):
     def _on_done(self, result: WorkerResult) -> None:
         self.result = result
         self.progress.close()
-        self.predict_button.setEnabled(True)
+        self.run_progress.end()
         self.cancel_button.setEnabled(False)
+        self.update_readiness()
         if result.status == "failed":
             self.state_label.setText(f"failed: {result.error_message}")
             show_error(f"prediction failed: {result.error_message}")
@@ -280,6 +282,18 @@ class ReviewDock(QWidget):
             show_info("prediction cancelled")
         else:
             self.load_predictions(self.out_dir)
+
+    def handle_close(self, can_cancel: bool = True) -> bool:
+        return True
+
+    def shutdown(self) -> None:
+        """The window closes: stop the predictor, unhook from the viewer, forget it."""
+        if self.running:
+            self.worker.cancel()
+        self.progress.close()
+        self.run_progress.end()
+        self.labeller.disconnect()
+        self.context.release()
 
     # -- showing -------------------------------------------------------------------------------------
     def _browse_predictions(self) -> None:
@@ -296,6 +310,9 @@ class ReviewDock(QWidget):
         except ErcnnError as exc:
             show_error(str(exc))
             return []
+        # adding a time stack makes napari fit the view to the new extent: keep where the analyst was
+        camera = self.context.camera
+        view = (tuple(camera.center), camera.zoom) if len(self.viewer.layers) else None
         for layer in [lay for lay in self.viewer.layers if lay.metadata.get("folder") == str(folder)]:
             self.viewer.layers.remove(layer)
         threshold = self.threshold.value() / 100.0
@@ -305,9 +322,15 @@ class ReviewDock(QWidget):
         self.loaded.append(mosaic)
         self.viewer.layers.selection.active = added[0]
         self.viewer.dims.set_current_step(0, 0)
+        if view is not None:
+            center, zoom = view
+            camera.center = center[-2:] if len(camera.center) == 2 else (*camera.center[:-2], *center[-2:])
+            camera.zoom = zoom
         self.labeller.update()
-        self.state_label.setText(f"{mosaic.name}: {len(mosaic.tiles)} tile(s), {len(mosaic.windows)} windows "
-                                 f"({folder})")
+        ids = [w.window_id for w in mosaic.windows if w.window_id is not None]
+        numbering = f" (window IDs {ids[0]}, {ids[1]}, … {ids[-1]})" if len(ids) > 2 else ""
+        self.state_label.setText(f"{mosaic.name}: {len(mosaic.tiles)} tile(s), {len(mosaic.windows)} windows"
+                                 f"{numbering} ({folder})")
         return added
 
     def _threshold_changed(self, value: int) -> None:
@@ -327,21 +350,43 @@ class ReviewDock(QWidget):
             self.export_geotiffs(Path(folder))
 
     def _choose_export_animation(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export animation", "change.gif", "GIF (*.gif);;MP4 (*.mp4)")
+        from ercnn_napari.napari_plugin.export import animation_formats
+
+        filters = ";;".join(animation_formats().values())  # MP4 only where imageio-ffmpeg is installed
+        path, _ = QFileDialog.getSaveFileName(self, "Export animation", "change.gif", filters)
         if path:
             self.export_animation(Path(path))
 
-    def export_geotiffs(self, folder: Path) -> list[Path]:
-        """Write the current prediction's window stack and max map as GeoTIFFs into ``folder``."""
-        layer = self.current_stack_layer()
-        return [] if layer is None else export_geotiffs(self.viewer, layer, folder)
+    def export_geotiffs(self, folder: Path) -> bool:
+        """Start writing the current prediction's window stack and max map as GeoTIFFs into ``folder``.
 
-    def export_animation(self, path: Path, fps: float = 8.0) -> Path | None:
-        """Write the moving-window animation (red change over the after image) as GIF or MP4."""
+        Runs in a thread; ``self.exporter.finished`` carries the written paths (None on failure).
+        """
         layer = self.current_stack_layer()
         if layer is None:
-            return None
-        return export_animation(self.viewer, layer, path, self.threshold.value() / 100.0, fps)
+            return False
+        return self._export("GeoTIFF export", geotiff_job(self.viewer, layer, folder))
+
+    def export_animation(self, path: Path, fps: float = 8.0) -> bool:
+        """Start writing the moving-window animation (red change over the after image) as GIF or MP4."""
+        layer = self.current_stack_layer()
+        if layer is None:
+            return False
+        job = animation_job(self.viewer, layer, path, self.threshold.value() / 100.0, fps)
+        return self._export(f"{Path(path).suffix.lstrip('.').upper()} export", job)
+
+    def _export(self, what: str, job: Any) -> bool:
+        if not self.exporter.start(what, job):
+            return False
+        self.export_progress.begin(what)
+        self.export_tif_button.setEnabled(False)
+        self.export_anim_button.setEnabled(False)
+        return True
+
+    def _export_done(self) -> None:
+        self.export_progress.end()
+        self.export_tif_button.setEnabled(True)
+        self.export_anim_button.setEnabled(True)
 
 def _grid_of(folder: Path) -> Any:
     from ercnn_napari.core.geo import TileGrid

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gui_helpers import PLUGIN, open_plugin_dock
 
-from ercnn_napari.napari_plugin.label_dock import LabelDock
 from ercnn_napari.napari_plugin.layers import tile_box
 
 
 @pytest.fixture
 def dock(make_napari_viewer, small_project):
+    """The Label dock as napari's Plugins menu opens it, then the project through File › Open."""
     viewer = make_napari_viewer()
-    widget = LabelDock(viewer)
-    viewer.window.add_dock_widget(widget, name="Label change")
-    widget.open_project(small_project.root)
+    widget = open_plugin_dock(viewer, "label")
+    viewer.open(str(small_project.root), plugin=PLUGIN)
+    assert widget.project is not None
     yield widget
     widget.flush()
 
@@ -105,19 +106,26 @@ def test_outside_edit_of_untouched_tile_is_reloaded(dock, small_project, qtbot):
 
 
 def test_close_guard(dock, small_project, monkeypatch):
+    """A tile that saves is saved without a question; one in conflict asks (every close path:
+    tests/gui/test_plugin_docks.py)."""
     _paint_square(dock.labels_layer, (0, 3), (64, 67))  # tile (0, 2)
-    monkeypatch.setattr(dock, "ask_unsaved", lambda count: "cancel")
-    assert dock.handle_close(interactive=True) is False
-    assert not small_project.labels.exists((0, 2))
-    monkeypatch.setattr(dock, "ask_unsaved", lambda count: "save")
-    assert dock.handle_close(interactive=True) is True
+    monkeypatch.setattr(dock, "ask_unsaved", lambda tiles, can_cancel: pytest.fail("nothing to ask"))
+    assert dock.handle_close(can_cancel=True) is True
     assert small_project.labels.read((0, 2)).sum() == 9
+    small_project.labels.write((0, 2), np.ones((32, 32), np.uint8))  # edited outside meanwhile
+    _paint_square(dock.labels_layer, (4, 6), (64, 66))
+    dock.flush()
+    monkeypatch.setattr(dock, "ask_unsaved", lambda tiles, can_cancel: "cancel")
+    assert dock.handle_close(can_cancel=True) is False
+    assert small_project.labels.read((0, 2)).sum() == 32 * 32
+    monkeypatch.setattr(dock, "ask_unsaved", lambda tiles, can_cancel: "save")
+    assert dock.handle_close(can_cancel=True) is True
+    assert small_project.labels.read((0, 2)).sum() == 9 + 4
 
 
 def test_programmatic_close_flushes(make_napari_viewer, small_project):
     viewer = make_napari_viewer()
-    widget = LabelDock(viewer)
-    viewer.window.add_dock_widget(widget)
+    widget = open_plugin_dock(viewer, "label")
     widget.open_project(small_project.root)
     _paint_square(widget.labels_layer, (33, 35), (1, 3))  # tile (1, 0)
     viewer.close()
@@ -156,9 +164,8 @@ def test_fine_polygons_burn_into_labels(dock, small_project, qtbot):
 
 def test_project_opened_through_the_reader_is_adopted(make_napari_viewer, small_project, qtbot):
     viewer = make_napari_viewer()
-    widget = LabelDock(viewer)
-    viewer.window.add_dock_widget(widget)
-    viewer.open(str(small_project.root), plugin="ercnn-napari")
+    widget = open_plugin_dock(viewer, "label")
+    viewer.open(str(small_project.root), plugin=PLUGIN)
     assert widget.project is not None and widget.labels_layer is not None
     assert [layer.name for layer in viewer.layers].count("labels Liege") == 1
     _paint_square(widget.labels_layer, (0, 2), (0, 2))
