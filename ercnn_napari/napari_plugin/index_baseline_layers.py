@@ -6,8 +6,9 @@ predictions, coloured with the same change colormap cut at the index's *fitted* 
 baseline calls change. The index the baseline chose on its training tiles is shown, the others
 are added hidden. numpy/rasterio only (the viewer never imports TensorFlow).
 
-Review dock hook (one line, next to "Open prediction folder…"):
-``for data, kwargs, kind in index_baseline_layer_data(folder, grid): viewer.add_image(data, **kwargs)``.
+The Review dock's "Index baseline" button (:class:`IndexBaselineAction`) runs ``ercnn-napari
+baseline`` for the dock's split in a worker and adds these layers, so the analyst always sees
+what the network adds beyond a plain index difference.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 
 from ercnn_napari.core.errors import ErcnnError
 from ercnn_napari.napari_plugin.layers import geo_metadata, mosaic_placement
+from ercnn_napari.napari_plugin.worker_action import WorkerAction
 
 INFO_FILE = "baseline.json"
 
@@ -68,3 +70,24 @@ def index_baseline_layer_data(folder: str | Path, grid: Any) -> list[tuple[np.nd
                   **mosaic_placement(grid, (0, 0))}
         layers.append((shown, kwargs, "image"))
     return layers
+
+
+class IndexBaselineAction(WorkerAction):
+    """The Review dock's "Index baseline" button: fit on the split's training tiles, show the layers."""
+
+    label = "Index baseline (NDVI / NDBI / SAR)"
+    tooltip = ("index differences of the same stacked observations (medians of the first and the last "
+               "year), thresholds fitted on the split's training labels: what a network must beat")
+    stage = "index baseline"
+    what = "index baseline"
+
+    def command(self, project: Any) -> tuple[list[str], Path]:
+        split = self.dock.context.split_name
+        out_dir = Path(project.root) / "baselines" / f"index_{split}"
+        return ["baseline", str(project.root), "--split", split, "--out", str(out_dir), "--progress", "json"], out_dir
+
+    def show(self, folder: Path) -> list[Any]:
+        grid = self.dock.context.project.grid
+        layers = [self.dock.viewer.add_image(data, **kwargs) for data, kwargs, _ in index_baseline_layer_data(folder, grid)]
+        self.dock.state_label.setText(f"index baseline: {len(layers)} layer(s) from {folder}")
+        return layers

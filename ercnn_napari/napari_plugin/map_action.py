@@ -13,11 +13,9 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from napari.utils.notifications import show_error, show_info, show_warning
-from qtpy.QtWidgets import QPushButton
+from napari.utils.notifications import show_warning
 
-from ercnn_napari.core.messages import Message, Progress, Started, describe
-from ercnn_napari.napari_plugin.worker_process import WorkerProcess, WorkerResult
+from ercnn_napari.napari_plugin.worker_action import WorkerAction
 
 
 def map_args(project_root: str | Path, models: list[str], combine: str, stride: int, out_dir: Path) -> list[str]:
@@ -28,70 +26,25 @@ def map_args(project_root: str | Path, models: list[str], combine: str, stride: 
                    "--progress", "json"]
 
 
-class MapAction:
+class MapAction(WorkerAction):
     """The "Map the whole AoI" button of a Review dock and the run behind it."""
 
-    def __init__(self, dock: Any) -> None:
-        self.dock = dock
-        self.worker: WorkerProcess | None = None
-        self.out_dir: Path | None = None
-        self.button = QPushButton("Map the whole AoI")
-        self.button.setToolTip("every tile with observations, seamless (context halo), on local Dask workers; "
-                               "a re-run into the same folder resumes")
-        self.button.clicked.connect(self.start)
-        dock.layout().insertWidget(dock.layout().count() - 1, self.button)  # above the final stretch
+    label = "Map the whole AoI"
+    tooltip = ("every tile with observations, seamless (context halo), on local Dask workers; "
+               "a re-run into the same folder resumes")
+    stage = "mapping the whole AoI"
+    what = "mapping"
 
-    @property
-    def running(self) -> bool:
-        return self.worker is not None and self.worker.is_running()
-
-    def start(self) -> None:
-        project = self.dock.context.project
-        if project is None or self.running or self.dock.running:
-            return
+    def command(self, project: Any) -> tuple[list[str], Path] | None:
         models = self.dock.selected_models()
         if not models:
             show_warning("tick at least one model to map with")
-            return
-        self.out_dir = Path(project.root) / "maps" / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        args = map_args(project.root, models, self.dock.combine.currentText(), self.dock.stride.value(), self.out_dir)
-        self.worker = WorkerProcess(args, self.dock)
-        self.worker.message.connect(self._on_message)
-        self.worker.done.connect(self._on_done)
-        self.dock.cancel_button.clicked.connect(self.cancel)
-        self.worker.start()
-        self.button.setEnabled(False)
-        self.dock.cancel_button.setEnabled(True)
-        self.dock.state_label.setText("mapping the whole AoI…")
+            return None
+        out_dir = Path(project.root) / "maps" / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        return map_args(project.root, models, self.dock.combine.currentText(), self.dock.stride.value(),
+                        out_dir), out_dir
 
-    def cancel(self) -> None:
-        if self.running:
-            self.worker.cancel()
-
-    def _on_message(self, msg: Message) -> None:
-        if isinstance(msg, Started):
-            self.dock.progress.open(msg.total or None)
-        elif isinstance(msg, Progress):
-            self.dock.progress.set_done(msg.done)
-        text = describe(msg)
-        if text:
-            self.dock.state_label.setText(text)
-
-    def _on_done(self, result: WorkerResult) -> None:
-        self.dock.progress.close()
-        self.button.setEnabled(True)
-        self.dock.cancel_button.setEnabled(False)
-        self.dock.cancel_button.clicked.disconnect(self.cancel)
-        if result.status == "failed":
-            self.dock.state_label.setText(f"failed: {result.error_message}")
-            show_error(f"mapping failed: {result.error_message}")
-        elif result.status == "cancelled":
-            self.dock.state_label.setText("mapping cancelled; mapping again into the same folder resumes")
-            show_info("mapping cancelled")
-        else:
-            self.show_map(self.out_dir)
-
-    def show_map(self, folder: Path) -> list[Any]:
+    def show(self, folder: Path) -> list[Any]:
         from ercnn_napari.napari_plugin.map_layers import map_layer_data
 
         layers = []

@@ -35,6 +35,8 @@ from ercnn_napari.napari_plugin.baseline_notice import BaselineNotice
 from ercnn_napari.napari_plugin.close_guard import CloseGuard
 from ercnn_napari.napari_plugin.context import context_for
 from ercnn_napari.napari_plugin.export_actions import ExportRunner, animation_job, geotiff_job
+from ercnn_napari.napari_plugin.index_baseline_layers import IndexBaselineAction
+from ercnn_napari.napari_plugin.map_action import MapAction
 from ercnn_napari.napari_plugin.model_list import ModelList
 from ercnn_napari.napari_plugin.prediction_layers import (
     WindowLabeller,
@@ -146,6 +148,7 @@ class ReviewDock(QWidget):
         layout.addLayout(exports)
         layout.addWidget(self.export_progress)
         layout.addStretch(1)
+        self.worker_actions = [MapAction(self), IndexBaselineAction(self)]  # whole-AoI map; what networks must beat
 
     # -- models ------------------------------------------------------------------------------------
     def refresh_models(self) -> None:
@@ -290,6 +293,8 @@ class ReviewDock(QWidget):
         """The window closes: stop the predictor, unhook from the viewer, forget it."""
         if self.running:
             self.worker.cancel()
+        for action in self.worker_actions:
+            action.cancel()
         self.progress.close()
         self.run_progress.end()
         self.labeller.disconnect()

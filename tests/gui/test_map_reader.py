@@ -73,6 +73,6 @@ def test_map_action_in_the_review_dock(make_napari_viewer, small_project, tmp_pa
     action.start()                      # no model ticked: a warning, no worker
     assert action.worker is None
     make_map(tmp_path / "map")
-    stack_layer, max_layer = action.show_map(tmp_path / "map")
+    stack_layer, max_layer = action.show(tmp_path / "map")
     assert stack_layer.multiscale and stack_layer.metadata["ercnn_role"] == "prediction"
     assert not max_layer.visible
