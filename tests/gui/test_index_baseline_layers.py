@@ -68,7 +68,7 @@ def _project_with_two_years(root: Path):
         label[6:14, 4 + 6 * tile[1]:12 + 6 * tile[1]] = 1
         project.labels.write(tile, label)
         records = []
-        for when, is_late in zip(stamps, late):
+        for when, is_late in zip(stamps, late, strict=True):
             s1 = rng.normal(0.05, 0.005, (32, 32, 2)).astype(np.float32)
             s2 = rng.uniform(0.04, 0.08, (32, 32, 13)).astype(np.float32)
             s2[..., 7] += 0.3                               # vegetation: bright NIR
