@@ -62,3 +62,31 @@ def test_wrong_band_count_is_one_clear_error():
     grid = TargetGrid("EPSG:32631", Affine(10, 0, 0, 0, -10, 0), 32, 32)
     with pytest.raises(InputDataError, match="13 L1C bands"):
         s2cloudless_valid(np.zeros((32, 32, 12), np.float32), grid)
+
+
+def test_local_manifest_row_can_ask_for_s2cloudless(tmp_path):
+    """`mask = s2cloudless` in manifest.csv: the cloud is computed at 160 m during the read, S2 only."""
+    import rasterio
+
+    from ercnn_napari.ingest.local_source import LocalSource
+    from ercnn_napari.ingest.scene import S2_BANDS
+
+    grid = TargetGrid("EPSG:32631", Affine(10, 0, 680000, 0, -10, 5610000), 320, 320)
+    cloud = (slice(160, 320), slice(0, 160))
+    scene = _scene(320, cloud)
+    profile = {"driver": "GTiff", "width": 320, "height": 320, "count": 13, "dtype": "float32",
+               "crs": grid.crs, "transform": grid.transform}
+    with rasterio.open(tmp_path / "s2.tif", "w", **profile) as dst:
+        dst.write(np.moveaxis(scene, -1, 0))
+    bands = " ".join(S2_BANDS)
+    (tmp_path / "manifest.csv").write_text(
+        "path,time,sensor,orbit,product,units,bands,mask\n"
+        f"s2.tif,2020-06-01T10:47:00Z,S2,,S2_L1C,reflectance,{bands},s2cloudless\n"
+        f"s2.tif,2020-06-02T10:47:00Z,S1,ascending,S1_GRD_GAMMA0_ELLIPSOID,linear,VV VH,s2cloudless\n")
+    source = LocalSource(tmp_path)
+    scenes = source.scenes()
+    assert len(scenes) == 1 and scenes[0].info.processing["cloud_mask"].startswith("s2cloudless")
+    assert len(source.problems) == 1 and "s2cloudless applies to S2" in str(source.problems[0])
+    values, valid = scenes[0].read(grid)
+    assert not valid[cloud].any() and valid[:96, 224:].all()
+    assert np.all(values[~valid] == 0.0)

@@ -88,6 +88,10 @@ class LocalScene:
                                      None if offset is None else float(offset))
         for k, band in enumerate(present):
             values[..., wanted.index(band)] = converted[..., k]
+        if self.info.processing.get("cloud_mask", "").startswith("s2cloudless"):
+            from ercnn_napari.ingest.cloudmask import s2cloudless_valid  # the optional "cloudmask" extra
+
+            valid &= s2cloudless_valid(np.where(valid[..., None], values, 0.0), grid)
         values[~valid] = 0.0
         return values, valid
 

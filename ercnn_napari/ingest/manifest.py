@@ -9,7 +9,9 @@ a time without zone is read as UTC); ``sensor`` ``S1``|``S2``; ``orbit`` ``ascen
 for S1 (empty for S2); ``product`` e.g. ``S2_L1C``, ``S2_L2A``, ``S1_GRD_GAMMA0_ELLIPSOID``, ``S1_RTC``;
 ``units`` ``reflectance``|``dn``|``linear``|``db``|``amplitude``; ``bands`` the file's bands in
 order, by name, separated by ``,`` or ``;`` or spaces (quote the cell when it holds commas); ``mask``
-optional: the name of a band of the file or the path of a separate raster, 1 = valid pixel.
+optional: the name of a band of the file or the path of a separate raster, 1 = valid pixel, or
+``s2cloudless`` (S2 L1C only) to compute the cloud mask here as the authors' CLM was made
+(s2cloudless at 160 m, ``ingest.cloudmask``; needs the ``cloudmask`` extra).
 An optional column ``offset`` gives the DN offset of an S2 ``dn`` file (``1000`` or ``0``) where
 the date rule (offset from 2022-01-25 on) is wrong, e.g. ESA's reprocessed archive.
 
@@ -150,6 +152,10 @@ def _parse_row(folder: Path, manifest: Path, number: int, raw: dict[str, str]) -
     if absent:
         raise fail(f"{sensor} needs band(s) {', '.join(absent)}; the row lists {', '.join(bands) or 'none'}")
     processing = {}
+    if raw.get("mask", "").strip().lower() == S2CLOUDLESS:
+        if sensor != "S2" or units not in ("dn", "reflectance"):
+            raise fail("mask s2cloudless applies to S2 L1C (reflectance or DN) only")
+        processing["cloud_mask"] = "s2cloudless at 160 m (local)"
     if raw.get("offset"):
         if sensor != "S2" or units != "dn":
             raise fail("an offset applies to S2 DN only")
@@ -162,8 +168,12 @@ def _parse_row(folder: Path, manifest: Path, number: int, raw: dict[str, str]) -
     return ManifestRow(number, info, path, mask_band, mask_path)
 
 
+#: The ``mask`` cell that asks for the cloud mask to be computed locally (s2cloudless at 160 m).
+S2CLOUDLESS = "s2cloudless"
+
+
 def _mask(text: str, bands: tuple[str, ...], folder: Path, fail) -> tuple[str | None, Path | None]:
-    if not text:
+    if not text or text.strip().lower() == S2CLOUDLESS:
         return None, None
     if text.upper() in bands:
         return text.upper(), None
