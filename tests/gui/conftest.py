@@ -63,3 +63,21 @@ def worker_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
                             timeout=600, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     return dest
+
+
+@pytest.fixture(autouse=True)
+def _unattended_unsaved_question(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Answer the modal "unsaved labels" question with "discard" when no test answers it.
+
+    A modal dialog would block an unattended run forever: a test that ends with a tile it put in
+    conflict on purpose is still asked when napari's fixture closes the viewer. Tests of the question
+    itself set ``dock.ask_unsaved`` on their dock, which takes precedence over this module-level answer.
+    """
+    asked: list[str] = []
+
+    def discard(parent: object, tiles: str, can_cancel: bool) -> str:
+        asked.append(tiles)
+        return "discard"
+
+    monkeypatch.setattr("ercnn_napari.napari_plugin.label_dock.ask_unsaved_dialog", discard)
+    return asked
