@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-from typing import Any
 
 NAME = "ingest"
 HELP = "Add observations (local folder with manifest.csv, or STAC) to a project's stacked series."
@@ -36,6 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
+    from ercnn_napari.cli.cancel import cancellable
     from ercnn_napari.core.fidelity import project_fidelity_warnings
     from ercnn_napari.core.messages import Finished, MessageWriter, Problem, Progress, Started
     from ercnn_napari.core.project import Project
@@ -59,15 +58,9 @@ def run(args: argparse.Namespace) -> int:
             writer.emit(Problem(message=text))
         print(f"ercnn-napari: skipped: {text}", file=sys.stderr)
 
-    previous = signal.signal(signal.SIGTERM, _interrupt)   # the viewer's Cancel: close the cluster cleanly
-    try:
+    with cancellable(writer, str(project.root)):   # the viewer's Cancel: close the cluster cleanly
         report = ingest(project, args.sources, workers=workers, scheduler=args.scheduler, progress=progress,
                         on_problem=problem)
-    except KeyboardInterrupt:
-        writer.emit(Finished(status="cancelled", out=str(project.root)))
-        raise
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     for warning in project_fidelity_warnings(Project.open(project.root)):
         print(f"ercnn-napari: warning: {warning}", file=sys.stderr)
     writer.emit(Finished(out=str(project.root), summary=report.to_dict()))
@@ -77,6 +70,3 @@ def run(args: argparse.Namespace) -> int:
               f"acquisitions), {report.tiles_reused} unchanged; {report.seconds:.1f} s on {report.runner}")
     return 0
 
-
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt

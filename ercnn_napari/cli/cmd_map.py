@@ -15,7 +15,6 @@ with the same settings resumes. TensorFlow is imported only inside the Dask work
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from typing import Any
 
@@ -96,21 +95,16 @@ def _plan(args: argparse.Namespace) -> tuple[Any, Any, list[str]]:
 
 def run(args: argparse.Namespace) -> int:
     _check_args(args)
-    from ercnn_napari.core.messages import Finished, MessageWriter
+    from ercnn_napari.cli.cancel import cancellable
+    from ercnn_napari.core.messages import MessageWriter
     from ercnn_napari.mapping.driver import run_map
 
     writer = MessageWriter(args.progress, job=NAME)
     plan, grid, notices = _plan(args)
     for notice in notices:
         print(f"notice: {notice}", file=sys.stderr)
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # the viewer's Cancel
-    try:
+    with cancellable(writer, str(args.out)):  # the viewer's Cancel
         summary = run_map(plan, grid, writer, args.workers, args.scheduler, notices)
-    except KeyboardInterrupt:
-        writer.emit(Finished(status="cancelled", out=str(args.out)))
-        raise
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     rate = summary["windows_per_s"]
     line = (f"mapped {summary['tiles']} tiles ({summary['tiles_predicted']} predicted now, "
             f"{summary['windows_predicted']} windows, {rate or 0:.2f} windows/s) in {summary['seconds']:.1f} s "
@@ -118,6 +112,3 @@ def run(args: argparse.Namespace) -> int:
     print(line, file=sys.stderr if args.progress == "json" else sys.stdout)
     return 0
 
-
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt

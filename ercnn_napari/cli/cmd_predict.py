@@ -14,7 +14,6 @@ Writes ``<stem>.npy`` + ``<stem>_windows.csv`` per input and ``prediction.json``
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -108,31 +107,23 @@ def _jobs(args: argparse.Namespace) -> tuple[list[Any], dict[str, Any]]:
 
 def run(args: argparse.Namespace) -> int:
     _check_args(args)
-    from ercnn_napari.core.messages import Finished, MessageWriter
+    from ercnn_napari.cli.cancel import cancellable
+    from ercnn_napari.core.messages import MessageWriter
     from ercnn_napari.core.model_files import resolve_model_path
     from ercnn_napari.ml import predict
     from ercnn_napari.ml.weights import load_model
 
     writer = MessageWriter(args.progress, job=NAME)
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # the viewer's Cancel: clean up temp files
-    try:
+    with cancellable(writer, str(args.out)):  # the viewer's Cancel: clean up temp files
         model_paths = [resolve_model_path(m) for m in args.model]
         models = [load_model(path)[0] for path in model_paths]
         predictor = predict.Predictor(models, args.combine, args.batch_size, shared_steps=not args.per_window)
         jobs, description = _jobs(args)
         description.update(models=[str(p.resolve()) for p in model_paths], stride=args.stride)
         summary = predict.run_prediction(jobs, predictor, args.out, writer, description)
-    except KeyboardInterrupt:
-        writer.emit(Finished(status="cancelled", out=str(args.out)))
-        raise
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     rate = summary["windows_per_s"]
     line = (f"predicted {summary['windows']} windows of {summary['inputs']} input(s) in {summary['seconds']:.1f} s "
             f"({rate:.2f} windows/s) -> {args.out}")
     print(line, file=sys.stderr if args.progress == "json" else sys.stdout)
     return 0
 
-
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
