@@ -65,3 +65,22 @@ def make_known_project(root: Path) -> Path:
         project.labels.write(tile, truth(TILES[tile]).astype(np.uint8))
     project.write_splits({"V1": Split("V1", [(0, 0), (0, 1)], [], [(1, 0), (1, 1)])})
     return root
+
+
+def save_biased_tiny_model(path: Path, seed: int = 3) -> Path:
+    """A tiny network whose head is biased towards "change", so its scores are not all zero.
+
+    Imports TensorFlow: call it from TensorFlow test modules only (never from tests/gui).
+    """
+    import keras
+
+    from ercnn_napari.ml.model import ModelConfig, build_model
+    from ercnn_napari.ml.weights import save_model
+
+    keras.utils.set_random_seed(seed)
+    config = ModelConfig.tiny()
+    model = build_model(config, seed=seed)
+    head = model.get_layer("head_out")
+    head.bias.assign(np.full(head.bias.shape, 0.3, np.float32))
+    save_model(model, config, path, {"kind": "test"})
+    return path

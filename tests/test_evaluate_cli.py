@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from known_change_project import save_biased_tiny_model
 
 from ercnn_napari.core.messages import Error, Finished, parse_message
 from ercnn_napari.core.metrics import confusion
@@ -27,19 +28,7 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def tiny_model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny network whose output is biased towards "change", so the scores are not all zero."""
-    import keras
-
-    from ercnn_napari.ml.model import ModelConfig, build_model
-    from ercnn_napari.ml.weights import save_model
-
-    keras.utils.set_random_seed(3)
-    config = ModelConfig.tiny()
-    model = build_model(config, seed=3)
-    head = model.get_layer("head_out")
-    head.bias.assign(np.full(head.bias.shape, 0.3, np.float32))
-    path = tmp_path_factory.mktemp("models") / "tiny.ercnn.h5"
-    save_model(model, config, path, {"kind": "test"})
-    return path
+    return save_biased_tiny_model(tmp_path_factory.mktemp("models") / "tiny.ercnn.h5")
 
 
 def test_scores_match_an_independent_computation(tiny_model_file: Path, sample_project: Path, tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from known_change_project import make_known_project
+from known_change_project import make_known_project, save_biased_tiny_model
 
 from ercnn_napari.core.project import Project
 from ercnn_napari.core.ranking import best_f1_threshold, roc_auc
@@ -21,23 +21,11 @@ from ercnn_napari.core.splits import Split
 
 @pytest.fixture(scope="module")
 def project_and_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    import keras
-
-    from ercnn_napari.ml.model import ModelConfig, build_model
-    from ercnn_napari.ml.weights import save_model
-
     root = make_known_project(tmp_path_factory.mktemp("known") / "site")
     project = Project.open(root)
     test = [(1, 0), (1, 1)]
     project.write_splits({"V1": Split("V1", [(0, 0), (0, 1)], [], test), "V2": Split("V2", [(0, 1)], [(0, 0)], test)})
-    keras.utils.set_random_seed(3)
-    config = ModelConfig.tiny()
-    model = build_model(config, seed=3)
-    head = model.get_layer("head_out")
-    head.bias.assign(np.full(head.bias.shape, 0.3, np.float32))
-    path = tmp_path_factory.mktemp("models") / "tiny.ercnn.h5"
-    save_model(model, config, path, {"kind": "test"})
-    return root, path
+    return root, save_biased_tiny_model(tmp_path_factory.mktemp("models") / "tiny.ercnn.h5")
 
 
 def test_heldout_report_matches_an_independent_computation(project_and_model, tmp_path: Path) -> None:
