@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     if not tiles:
         raise ErcnnError(f"no tiles to evaluate in {what}", project.training_dir / args.split)
 
-    from ercnn_napari.core.model_files import resolve_model_path
+    from ercnn_napari.core.model_files import resolve_model_path, trained_context
     from ercnn_napari.ml.evaluate import evaluate_tiles, load_labels
     from ercnn_napari.ml.observations import open_observations
     from ercnn_napari.ml.weights import load_model
@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
 
     result = evaluate_tiles(model, config.time_steps, source, labels, windows_per_tile=args.windows,
                             threshold=args.threshold, border=args.border, batch_size=args.batch_size,
-                            on_tile=on_tile)
+                            on_tile=on_tile, halo=trained_context(model_path))
     from ercnn_napari.ml.run_folder import strict_json
 
     result = strict_json({**result, "model": str(model_path), "project": str(project.root), "tiles": what})
@@ -123,7 +123,7 @@ def _run_heldout(args: argparse.Namespace, project, writer) -> int:
     from ercnn_napari.core.atomic import atomic_write_text
     from ercnn_napari.core.errors import ErcnnError
     from ercnn_napari.core.messages import Finished, Progress, Started
-    from ercnn_napari.core.model_files import resolve_model_path
+    from ercnn_napari.core.model_files import resolve_model_path, trained_context
     from ercnn_napari.core.tiles import format_tile_id
     from ercnn_napari.ml.heldout_eval import evaluate_heldout
     from ercnn_napari.ml.observations import open_observations
@@ -153,7 +153,7 @@ def _run_heldout(args: argparse.Namespace, project, writer) -> int:
 
     result = evaluate_heldout(project, source, models, names, windows=args.windows or 0, border=args.border,
                               batch_size=args.batch_size, index_baseline=not args.no_index_baseline,
-                              on_tile=on_tile)
+                              on_tile=on_tile, contexts=[trained_context(p) for p in paths])
     result = strict_json({**result, "project": str(project.root)})
     text = json.dumps(result, indent=2, sort_keys=True, default=str, allow_nan=False) + "\n"
     if args.out:

@@ -75,14 +75,33 @@ def _check_args(args: argparse.Namespace) -> None:
                 raise ErcnnError(f"no observations for tile(s) {', '.join(missing)}", project.observations_path())
 
 
-def _jobs(args: argparse.Namespace) -> tuple[list[Any], dict[str, Any]]:
+def _halo_notice(args: argparse.Namespace, source: Any, context: int) -> tuple[int, str | None]:
+    """(halo, notice): a model trained with ``train --context N`` is predicted with its N-pixel halo
+    (its neighbours' observations) where a stacked project provides neighbours, else alone with a notice."""
+    from ercnn_napari.ml.observations import StackedSource
+
+    if not context:
+        return 0, None
+    if not isinstance(source, StackedSource):
+        return 0, (f"the model was trained with a {context}-pixel context halo, but stage-3 observations have "
+                   "no neighbours: tiles are predicted alone")
+    if args.per_window:
+        return 0, (f"the model was trained with a {context}-pixel context halo; --per-window predicts each "
+                   "tile alone (leave it out, or use 'map', to predict with the halo)")
+    return context, f"predicting with the model's {context}-pixel context halo (neighbours' observations)"
+
+
+def _jobs(args: argparse.Namespace, context: int = 0) -> tuple[list[Any], dict[str, Any]]:
     from ercnn_napari.core.errors import ProjectError
     from ercnn_napari.core.tiles import format_tile_id, parse_tile_id
     from ercnn_napari.ml import predict
 
     if not args.project:
+        if context:
+            print(f"notice: the model was trained with a {context}-pixel context halo; single files have "
+                  "no neighbours and are predicted alone (predict --project ... uses the halo)", file=sys.stderr)
         jobs = [predict.file_job(path, args.stride, args.windows) for path in args.inputs]
-        return jobs, {"mode": "files"}
+        return jobs, {"mode": "files", "halo": 0}
     from ercnn_napari.core.project import Project
     from ercnn_napari.ml.observations import open_observations
 
@@ -98,9 +117,17 @@ def _jobs(args: argparse.Namespace) -> tuple[list[Any], dict[str, Any]]:
         tiles = available
     if not tiles:
         raise ProjectError("project has no tiles with observations", project.root)
-    jobs = [predict.tile_job(source, tile, args.stride) for tile in tiles]
+    halo, notice = _halo_notice(args, source, context)
+    if notice:
+        print(f"notice: {notice}", file=sys.stderr)
+    reader = None
+    if halo:
+        from ercnn_napari.ml.halo import HaloReader
+
+        reader = HaloReader(source, min(halo, project.grid.tile_size), "reflect")
+    jobs = [predict.tile_job(source, tile, args.stride, reader) for tile in tiles]
     grid = project.grid
-    return jobs, {"mode": "project", "project": str(Path(project.root).resolve()), "site": project.site,
+    return jobs, {"mode": "project", "halo": halo, "project": str(Path(project.root).resolve()), "site": project.site,
                   "crs": grid.crs, "grid": grid.to_dict(), "tiles": [format_tile_id(t) for t in tiles],
                   "observations": source.describe()}
 
@@ -118,7 +145,9 @@ def run(args: argparse.Namespace) -> int:
         model_paths = [resolve_model_path(m) for m in args.model]
         models = [load_model(path)[0] for path in model_paths]
         predictor = predict.Predictor(models, args.combine, args.batch_size, shared_steps=not args.per_window)
-        jobs, description = _jobs(args)
+        from ercnn_napari.core.model_files import trained_context
+
+        jobs, description = _jobs(args, max(trained_context(p) for p in model_paths))
         description.update(models=[str(p.resolve()) for p in model_paths], stride=args.stride)
         summary = predict.run_prediction(jobs, predictor, args.out, writer, description)
     rate = summary["windows_per_s"]

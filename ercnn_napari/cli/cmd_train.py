@@ -59,6 +59,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--border", type=int,
                         help="pixels ignored at each tile edge in validation metrics and evaluation (default 1)")
     parser.add_argument("--eval-windows", type=int, help="evenly spaced windows per tile in the evaluation (0 = all)")
+    parser.add_argument("--context", type=int, metavar="PX",
+                        help="train with PX pixels of the neighbouring tiles' observations around each tile "
+                             "(even, up to 32; the label stays on the tile, the loss covers all of it); "
+                             "recorded in the model, so predict, evaluate and map use the same halo "
+                             "(default 0 = each tile alone, as the paper; stacked projects only)")
     parser.add_argument("--out", help="run folder to create (default PROJECT/runs/<time>_<split>_<preset>)")
     parser.add_argument("--resume", metavar="RUNDIR", help="continue a cancelled run from its last checkpoint")
     parser.add_argument("--gpus", default="all", help="'all' (default), 'none' or GPU numbers like 0,1")
@@ -141,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
         "evaluate": False if args.no_evaluate else None,
         "cache_features": args.cache_features, "optimizer": args.optimizer, "select_by": args.select_by,
         "augment_codes": None if args.augment is None else parse_codes(args.augment),
+        "context": args.context,
     }
     config = resolve_config(args.preset, overrides)
     _warn_about_fidelity(args.project)

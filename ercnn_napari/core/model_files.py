@@ -116,6 +116,22 @@ def describe_model_file(path: str | os.PathLike) -> dict[str, Any]:
         }
 
 
+def trained_context(path: str | os.PathLike) -> int:
+    """The context halo (pixels) a model was trained with (``train --context``), 0 if none (h5py only).
+
+    Why here: the map driver and ``predict`` choose their halo from it without TensorFlow, so a
+    model trained with context is always predicted with the neighbours it learned from.
+    """
+    path = resolve_model_path(path)
+    with open_model_h5(path) as handle:
+        if model_file_kind(handle) != "ercnn":
+            return 0
+        value = read_json_attr(handle, "metadata").get("context") or 0
+    if not isinstance(value, int) or value < 0:
+        raise ModelFileError(f"metadata 'context' must be a whole number of pixels, not {value!r}", path)
+    return value
+
+
 def published_config_dict() -> dict[str, Any]:
     """The configuration of the authors' network (same defaults as ``ml.model.ModelConfig``)."""
     return {"time_steps": 92, "sar_filters": 10, "opt_filters": 26, "head_filters": 8,

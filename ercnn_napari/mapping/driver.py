@@ -36,20 +36,31 @@ def worker_env(n_workers: int) -> dict[str, str]:
             "OMP_NUM_THREADS": str(threads), "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
-def start_client(workers: int | None, scheduler: str | None) -> tuple[Any, Any]:
-    """(client, cluster or None): a LocalCluster of ``workers`` processes, or the given scheduler."""
+def start_client(workers: int | None, scheduler: str | None, gpus: list[int] | None = None) -> tuple[Any, Any]:
+    """(client, cluster or None): a LocalCluster of ``workers`` processes, or the given scheduler.
+
+    ``gpus``: one local worker per listed GPU, worker *i* seeing only GPU ``gpus[i]``
+    (:class:`ercnn_napari.mapping.gpus.GpuAssignment`, registered before any task runs).
+    """
     from distributed import Client, LocalCluster
 
     if scheduler:
         return Client(scheduler), None
-    n = max(1, int(workers or 1))
+    n = len(gpus) if gpus else max(1, int(workers or 1))
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
                            silence_logs=logging.ERROR, env=worker_env(n))
-    return Client(cluster), cluster
+    client = Client(cluster)
+    if gpus:
+        from ercnn_napari.mapping.gpus import GpuAssignment
+
+        client.wait_for_workers(n)
+        client.register_plugin(GpuAssignment(gpus))
+    return client, cluster
 
 
 def run_map(plan: MapPlan, grid: Any, writer: MessageWriter, workers: int | None = None,
-            scheduler: str | None = None, notices: list[str] | None = None) -> dict[str, Any]:
+            scheduler: str | None = None, notices: list[str] | None = None,
+            gpus: list[int] | None = None) -> dict[str, Any]:
     """Predict every missing tile of ``plan`` on Dask, then assemble the mosaics; returns the summary."""
     from distributed import as_completed
 
@@ -67,7 +78,7 @@ def run_map(plan: MapPlan, grid: Any, writer: MessageWriter, workers: int | None
     client = cluster = None
     futures: list[Any] = []
     try:
-        client, cluster = start_client(workers, scheduler)
+        client, cluster = start_client(workers, scheduler, gpus)
         # the window table comes from a worker: reading observation files needs TensorFlow
         table: WindowTable = client.submit(tile_windows, plan.project, format_tile_id(plan.tiles[0]),
                                            plan.stride, pure=False).result()
@@ -77,7 +88,8 @@ def run_map(plan: MapPlan, grid: Any, writer: MessageWriter, workers: int | None
         windows, busy = 0, 0.0
         writer.emit(Started(run_dir=str(out), total=total,
                             config={**plan.settings(), "blocks": len(todo), "tiles_done_before": done_before,
-                                    "windows": len(table), "workers": workers, "scheduler": scheduler}))
+                                    "windows": len(table), "workers": len(gpus) if gpus else workers,
+                                    "gpus": gpus, "scheduler": scheduler}))
         writer.emit(Progress(done=done, total=total, desc="mapping tiles", unit="tiles"))
         extra = {"n_obs": [int(v) for v in table.n_obs], "start_time": [float(v) for v in table.start_time],
                  "tile_size": size}

@@ -66,7 +66,10 @@ def _freeze_odd_columns(windows: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor
     padded = tf.reduce_all(tf.equal(windows, PAD_VALUE), axis=[rank - 3, rank - 2, rank - 1])
     keep_step = tf.logical_not(padded)[..., tf.newaxis, tf.newaxis, tf.newaxis]
     frozen = tf.where(tf.logical_and(odd_windows, keep_step), first_step, windows)
-    new_label = tf.where(odd[tf.newaxis, :], tf.zeros_like(label), label)
+    # the label's own columns: with a context halo (an even number of pixels: train --context) the
+    # windows are wider than the label and their odd columns are the label's odd columns, shifted
+    odd_label = tf.math.equal(tf.range(tf.shape(label)[1]) % 2, 1)
+    new_label = tf.where(odd_label[tf.newaxis, :], tf.zeros_like(label), label)
     return frozen, new_label
 
 

@@ -76,17 +76,41 @@ def predict_max_map(model: Any, windows: np.ndarray, batch_size: int = 8) -> np.
     return best
 
 
+def tile_windows(source: Any, tile: TileId, table: Any, indices: np.ndarray, time_steps: int,
+                 halo_reader: Any = None) -> np.ndarray:
+    """The windows ``indices`` of a tile fitted to ``time_steps``; with a ``halo_reader``
+    (:class:`ercnn_napari.ml.halo.HaloReader`, for a model trained with ``--context``) they carry
+    the neighbours' halo, as the model saw in training."""
+    if halo_reader is not None and halo_reader.halo:
+        from ercnn_napari.ml.halo import context_windows
+
+        return context_windows(halo_reader, tile, table, indices, time_steps)
+    return fit_time_steps(np.asarray(source.windows(tile, indices), np.float32), time_steps)
+
+
+def make_halo_reader(source: Any, halo: int) -> Any:
+    """A halo reader for a model trained with context ``halo`` (None for 0: each tile alone)."""
+    if not halo:
+        return None
+    from ercnn_napari.ml.halo import HaloReader
+
+    return HaloReader(source, int(halo), "reflect")
+
+
 def predict_window_maps(model: Any, time_steps: int, source: Any, tile: TileId, windows_per_tile: int,
-                        batch_size: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                        batch_size: int = 8, halo_reader: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(maps [k, H, W], starts [k], ends [k])`` of one tile's evenly spaced windows.
 
     The per-window maps are kept (not only their maximum) so the held-out report can ask *when*
     a model saw a dated event; k x 32 x 32 floats per tile are nothing next to the inputs.
     """
+    from ercnn_napari.ml.halo import crop_centre
+
     table = source.window_table(tile)
     indices = evenly_spaced(len(table), windows_per_tile)
-    windows = fit_time_steps(np.asarray(source.windows(tile, indices), np.float32), time_steps)
-    maps = [np.asarray(model(windows[a:a + batch_size], training=False))
+    windows = tile_windows(source, tile, table, indices, time_steps, halo_reader)
+    halo = halo_reader.halo if halo_reader is not None else 0
+    maps = [crop_centre(np.asarray(model(windows[a:a + batch_size], training=False)), halo)
             for a in range(0, len(windows), batch_size)]
     return (np.concatenate(maps, axis=0).astype(np.float32), np.asarray(table.start_time)[indices],
             np.asarray(table.end_time)[indices])
@@ -104,14 +128,19 @@ def evaluate_tiles(
     batch_size: int = 8,
     should_stop: Callable[[], bool] | None = None,
     on_tile: Callable[[int, int, TileId], None] | None = None,
+    halo: int = 0,
 ) -> dict[str, Any]:
     """Scores of ``model`` on ``labels``' tiles; ``source`` is an ml.observations source.
 
     Returns ``{"per_tile": {"y:x": scores+counts}, "overall": ..., "windows": {"y:x": [window ids]},
     "threshold", "border", "windows_per_tile"}``. ``should_stop`` is polled between tiles so a
     cancelled worker does not sit through a long evaluation; a stopped evaluation returns the
-    tiles done so far with ``"complete": False``.
+    tiles done so far with ``"complete": False``. ``halo``: the model's training context
+    (``train --context``), predicted with the same halo of neighbours and scored on the tile.
     """
+    from ercnn_napari.ml.halo import crop_centre
+
+    reader = make_halo_reader(source, halo)
     pairs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     window_ids: dict[str, list[int]] = {}
     tiles = list(labels)
@@ -122,8 +151,8 @@ def evaluate_tiles(
             break
         table = source.window_table(tile)
         indices = evenly_spaced(len(table), windows_per_tile)
-        windows = fit_time_steps(np.asarray(source.windows(tile, indices), np.float32), time_steps)
-        prediction = predict_max_map(model, windows, batch_size)
+        windows = tile_windows(source, tile, table, indices, time_steps, reader)
+        prediction = crop_centre(predict_max_map(model, windows, batch_size), halo)
         label = labels[tile]
         if prediction.shape != label.shape:
             raise LabelError(f"label of tile {format_tile_id(tile)} has shape {label.shape}, the "

@@ -125,3 +125,48 @@ class HaloReader:
         padded = np.pad(out, pad, mode="reflect")
         return HaloBlock(padded, (slice(h, h + size), slice(h, h + size_x)), stamps)
 
+
+
+def pin_corners(block: HaloBlock) -> np.ndarray:
+    """The block's series with its four outer corner pixels replaced by the tile's own corners.
+
+    Why: the Keras network's "quirk" time-step mask is decided by the INPUT's top-left pixel. A
+    model fed a tile with context must keep the rule of the tile itself (as the shared-step path
+    does with ``mask_region``), also after a rotation or flip of training augmentation: with the
+    tile's four corners copied to the input's four corners, whichever corner a symmetry of the
+    square brings to the top left holds the tile's corner that it brings there. Only those four
+    halo pixels change (at least ``halo`` pixels from every kept pixel); without a halo nothing does.
+    """
+    rows, cols = block.centre
+    series = block.series
+    if (rows.start, cols.start) == (0, 0) and (rows.stop, cols.stop) == series.shape[1:3]:
+        return series
+    out = series.copy()
+    for out_r, in_r in ((0, rows.start), (-1, rows.stop - 1)):
+        for out_c, in_c in ((0, cols.start), (-1, cols.stop - 1)):
+            out[:, out_r, out_c] = series[:, in_r, in_c]
+    return out
+
+
+def crop_centre(maps: np.ndarray, context: int) -> np.ndarray:
+    """``maps`` [..., H + 2c, W + 2c] -> the centre [..., H, W] (no-op for ``context`` 0)."""
+    c = int(context)
+    return maps if c == 0 else maps[..., c:-c, c:-c]
+
+
+def context_windows(reader: HaloReader, tile: TileId, table: object, indices: np.ndarray,
+                    time_steps: int) -> np.ndarray:
+    """Windows ``indices`` of ``table`` cut from the tile's halo block, corners pinned, padded with -1.
+
+    float32 [k, time_steps, H + 2h, W + 2h, 17]: what the Keras network sees when a model trained
+    with context is trained, validated or evaluated (the map and ``predict`` use the shared-step
+    path with the same block instead). The AoI's edge is mirrored (``edge="reflect"``) so every
+    input has the same size; the quirk mask keeps the tile's own corner (:func:`pin_corners`).
+    """
+    block = reader.block(tile)
+    series = pin_corners(block)
+    out = np.full((len(indices), int(time_steps), *series.shape[1:]), -1.0, np.float32)
+    for k, row in enumerate(indices):
+        start, count = int(table.start_index[row]), min(int(table.n_obs[row]), int(time_steps))
+        out[k, :count] = series[start:start + count]
+    return out

@@ -27,17 +27,20 @@ import numpy as np
 from ercnn_napari.core.answer_key import held_out_tiles, read_answer_key, read_events
 from ercnn_napari.core.heldout import ensemble, event_timing, fit_threshold, map_report, pooled_counts
 from ercnn_napari.core.tiles import TileId, format_tile_id
-from ercnn_napari.ml.evaluate import predict_window_maps
+from ercnn_napari.ml.evaluate import make_halo_reader, predict_window_maps
 
 OnTile = Callable[[str, TileId], None]
 
 
 def predict_tiles(model: Any, time_steps: int, source: Any, tiles: Sequence[TileId], windows: int,
-                  batch_size: int = 8, on_tile: OnTile | None = None, what: str = "") -> dict[TileId, tuple]:
-    """``{tile: (window maps [k, H, W], starts, ends)}`` for the tiles."""
+                  batch_size: int = 8, on_tile: OnTile | None = None, what: str = "",
+                  halo: int = 0) -> dict[TileId, tuple]:
+    """``{tile: (window maps [k, H, W], starts, ends)}`` for the tiles; ``halo`` = the model's
+    training context (``train --context``), so it is scored as it was trained and will be mapped."""
     out = {}
+    reader = make_halo_reader(source, halo)
     for tile in tiles:
-        out[tile] = predict_window_maps(model, time_steps, source, tile, windows, batch_size)
+        out[tile] = predict_window_maps(model, time_steps, source, tile, windows, batch_size, reader)
         if on_tile is not None:
             on_tile(what, tile)
     return out
@@ -61,8 +64,10 @@ def _index_rows(project: Any, train: list[TileId], held: list[TileId], labels: d
 
 def evaluate_heldout(project: Any, source: Any, models: Sequence[tuple[str, Any, int]], split_names: Sequence[str],
                      *, windows: int = 10, border: int = 1, batch_size: int = 8, index_baseline: bool = True,
-                     on_tile: OnTile | None = None) -> dict[str, Any]:
-    """The full report; ``models`` = [(name, keras model, time steps)], one per split name."""
+                     on_tile: OnTile | None = None, contexts: Sequence[int] | None = None) -> dict[str, Any]:
+    """The full report; ``models`` = [(name, keras model, time steps)], one per split name;
+    ``contexts``: each model's training context halo (``train --context``; default 0)."""
+    contexts = list(contexts) if contexts is not None else [0] * len(models)
     root = project.root
     available = set(source.tiles())
     splits = [project.split(name) for name in split_names]
@@ -74,17 +79,19 @@ def evaluate_heldout(project: Any, source: Any, models: Sequence[tuple[str, Any,
     network_maps = []
     thresholds = []
     index_cache: dict = {}
-    for (name, model, steps), split in zip(models, splits, strict=True):
+    for (name, model, steps), split, halo in zip(models, splits, contexts, strict=True):
         held_all = held_out_tiles(root, [split])
         held = [t for t in held_all if t in available]
         train = [t for t in split.train if t in available and project.labels.read(t) is not None]
         labels = {t: (project.labels.read(t) > 0).astype(np.float32) for t in train}
         truth = {t: read_answer_key(root, t) for t in held}
-        train_pred = predict_tiles(model, steps, source, train, windows, batch_size, on_tile, f"{split.name} train")
+        train_pred = predict_tiles(model, steps, source, train, windows, batch_size, on_tile, f"{split.name} train",
+                                   halo)
         fitted = fit_threshold({t: p[0].max(axis=0) for t, p in train_pred.items()}, labels, border)
-        held_pred = predict_tiles(model, steps, source, held, windows, batch_size, on_tile, f"{split.name} held-out")
+        held_pred = predict_tiles(model, steps, source, held, windows, batch_size, on_tile, f"{split.name} held-out",
+                                  halo)
         maps = {t: p[0].max(axis=0) for t, p in held_pred.items()}
-        fold = {"model": name, "train_tiles": [format_tile_id(t) for t in train],
+        fold = {"model": name, "context": halo, "train_tiles": [format_tile_id(t) for t in train],
                 "skipped_no_observations": [format_tile_id(t) for t in held_all if t not in available],
                 "fitted": fitted,
                 "network": map_report(maps, truth, fitted_threshold=fitted["threshold"], border=border),

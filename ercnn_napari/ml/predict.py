@@ -35,6 +35,7 @@ from ercnn_napari.core.tiles import TileId, format_tile_id, parse_tile_stem, til
 from ercnn_napari.core.window_table import WindowTable, read_window_csv, write_window_csv
 from ercnn_napari.core.windowing import compute_windows
 from ercnn_napari.ml import pipeline
+from ercnn_napari.ml.halo import HaloBlock
 from ercnn_napari.ml.observations import ObservationSource, StackedSource
 from ercnn_napari.ml.shared_steps import SharedStepModel, predict_series
 from ercnn_napari.ml.tfrecords import (
@@ -125,13 +126,19 @@ def _stage3_every(path: Path, stride: int, time_steps: int) -> tf.data.Dataset:
         pad, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
-def tile_job(source: ObservationSource, tile: TileId, stride: int = 1) -> PredictionJob:
-    """A job for one project tile, whatever the project's observation storage."""
+def tile_job(source: ObservationSource, tile: TileId, stride: int = 1, halo_reader: Any = None) -> PredictionJob:
+    """A job for one project tile, whatever the project's observation storage.
+
+    ``halo_reader`` (:class:`ercnn_napari.ml.halo.HaloReader`, stacked sources, for models trained
+    with ``train --context``): the tile is predicted with its neighbours' halo, the centre kept.
+    """
     full = source.window_table(tile)
     positions = full.every(stride)
     load = None
     if isinstance(source, StackedSource):
         load = lambda: source.series(tile)[0].observations  # noqa: E731
+        if halo_reader is not None and halo_reader.halo:
+            load = lambda: halo_reader.block(tile)  # noqa: E731  a HaloBlock: see Predictor._run_shared
     return PredictionJob(tile_stem(tile), source.path(tile), source.kind, full.select(positions),
                          lambda steps: source.dataset(tile, positions, steps), stride, tile, load_series=load)
 
@@ -187,8 +194,13 @@ class Predictor:
             series = job.load_series()
         computing = time.perf_counter()
         self.input_wait_seconds += computing - waiting
+        region = None
+        if isinstance(series, HaloBlock):  # with a context halo: the tile's own corner decides the mask
+            series, region = series.series, series.centre
         result = predict_series(self.shared_models(), series, job.table.start_index, job.table.n_obs,
-                                self.combine, self.batch_size, on_batch=on_batch)
+                                self.combine, self.batch_size, on_batch=on_batch, mask_region=region)
+        if region is not None:
+            result = result[:, region[0], region[1]]
         self.model_seconds += time.perf_counter() - computing
         if not len(result):
             raise InputDataError("has no windows to predict", job.path)

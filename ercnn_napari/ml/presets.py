@@ -90,6 +90,10 @@ class TrainConfig:
     eval_windows: int = 20
     evaluate: bool = True
     baseline: str | None = None
+    #: context halo in pixels (``train --context N``): the network sees the tile with N pixels of
+    #: its neighbours' series on every side, the loss is computed on the whole labelled centre
+    #: (no border ring: it no longer sees zero padding). 0 = the paper (each tile alone).
+    context: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -167,6 +171,9 @@ class TrainConfig:
             problems.append("learning rate must be positive and momentum in [0, 1)")
         if not 0 <= self.border < 16:
             problems.append("border must be between 0 and 15 pixels")
+        if not 0 <= self.context <= 32 or self.context % 2:
+            problems.append("context must be an even number of pixels from 0 to 32 (even, so that the "
+                            "frozen-columns augmentation's stripes fall on the label's odd columns)")
         if self.eval_windows < 0:
             problems.append("evaluation windows must not be negative")
         if problems:

@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from ercnn_napari.baseline.run import index_row_or_reason
-from ercnn_napari.core.errors import ErcnnError
+from ercnn_napari.core.errors import ErcnnError, ProjectError
 from ercnn_napari.core.messages import Checkpoint, Epoch, Finished, Progress, Stage, Started, Step, Validation
 from ercnn_napari.core.metrics import Confusion
 from ercnn_napari.core.tiles import format_tile_id
@@ -89,7 +89,11 @@ class TrainingLoop:
     def _build(self, check_memory: bool) -> None:
         """Memory check, then model, optimizer, checkpoint, data reader and compiled steps."""
         cfg, run = self.config, self.run
-        message = preflight(self.model_config, cfg, self.layout, tile_size=self.project.grid.tile_size,
+        if cfg.context > self.project.grid.tile_size:
+            raise ProjectError(f"--context {cfg.context} is larger than a tile ({self.project.grid.tile_size} "
+                             "pixels); the halo comes from the neighbouring tiles only", self.project.root)
+        message = preflight(self.model_config, cfg, self.layout,
+                            tile_size=self.project.grid.tile_size + 2 * cfg.context,
                             tiles=len(set(self.inputs.train_tiles) | set(self.inputs.val_tiles)))
         self.sink.emit(message)
         if check_memory:
@@ -116,7 +120,8 @@ class TrainingLoop:
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(resume_dir), max_to_keep=2)
         # cached features need each tile's series once, to fill the cache: not held for the whole run
         self.reader = WindowReader(self.source, self.inputs.train_tiles + self.inputs.val_tiles,
-                                   self.model_config.time_steps, preload=not cfg.cache_features)
+                                   self.model_config.time_steps, preload=not cfg.cache_features,
+                                   context=cfg.context)
         if self.resuming:
             self._restore()
         elif self.layout.is_chief:
@@ -125,8 +130,8 @@ class TrainingLoop:
         if cfg.cache_features:
             self.cache = FeatureCache(self.backbone, self.reader.windows)
         lean = cfg.lean_gradients and not cfg.cache_features
-        self.train_step = make_train_step(self.strategy, self.trained, self.optimizer, lean)
-        self.val_step = make_validation_step(self.strategy, self.trained)
+        self.train_step = make_train_step(self.strategy, self.trained, self.optimizer, lean, cfg.context)
+        self.val_step = make_validation_step(self.strategy, self.trained, cfg.context)
         self.sync_statistics = make_statistics_sync(self.strategy, self.model.non_trainable_variables, tf)
 
     def _choose_windows(self, n_windows: int, rng: np.random.Generator) -> np.ndarray:
@@ -155,6 +160,7 @@ class TrainingLoop:
 
     def _metadata(self, kind: str, epoch: int | None, val_loss: float | None) -> dict[str, Any]:
         return {"kind": kind, "epoch": epoch, "val_loss": val_loss, "split": self.config.split,
+                "context": 0 if kind == "baseline" else self.config.context,  # the halo predict/map use
                 "preset": self.config.preset, "baseline": self.config.baseline, "run": str(self.run.root),
                 "train_tiles": [format_tile_id(t) for t in self.inputs.train_tiles]}
 
@@ -188,15 +194,17 @@ class TrainingLoop:
         cfg, layout = self.config, self.layout
         samples = replica_order(batches, cfg.batch_size, layout.worker_index, layout.local_replicas)
         tile = self.project.grid.tile_size
+        seen = tile + 2 * cfg.context  # what the network sees: the tile and its context halo
         if self.cache is not None:
-            shape = (cfg.windows_per_sample, tile, tile, int(self.backbone.output.shape[-1]))
+            shape = (cfg.windows_per_sample, seen, seen, int(self.backbone.output.shape[-1]))
             augmenter = feature_augment
         else:
-            shape = (cfg.windows_per_sample, self.model_config.time_steps, tile, tile, 17)
+            shape = (cfg.windows_per_sample, self.model_config.time_steps, seen, seen, 17)
             augmenter = augment
 
         def dataset_fn(context: Any) -> Any:
-            return make_dataset(samples, self._load, cfg.batch_size, shape, augmenter if with_augment else None)
+            return make_dataset(samples, self._load, cfg.batch_size, shape, augmenter if with_augment else None,
+                                label_shape=(tile, tile))
 
         return self.strategy.distribute_datasets_from_function(dataset_fn)
 
@@ -392,7 +400,8 @@ class TrainingLoop:
                                             unit="tiles"))
                 entry[when] = evaluate_tiles(model, model_config.time_steps, self.source, labels,
                                              windows_per_tile=cfg.eval_windows, threshold=cfg.threshold,
-                                             border=cfg.border, should_stop=self.stop, on_tile=on_tile)
+                                             border=cfg.border, should_stop=self.stop, on_tile=on_tile,
+                                             halo=cfg.context if when == "after" else 0)
                 if not entry[when]["complete"]:
                     return None
                 done += len(tiles)

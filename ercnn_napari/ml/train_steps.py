@@ -17,16 +17,31 @@ import tensorflow as tf
 
 from ercnn_napari.ml.aggregation import max_over_windows
 from ercnn_napari.ml.lean_gradients import lean_step_gradients, straightforward_step_gradients
-from ercnn_napari.ml.loss import tanimoto_complement_loss, tanimoto_complement_per_sample
+from ercnn_napari.ml.loss import BORDER, tanimoto_complement_loss, tanimoto_complement_per_sample
 
 
-def make_train_step(strategy: Any, model: Any, optimizer: Any, lean: bool) -> Any:
-    """``step(distributed_batch) -> mean loss over the global batch`` (a tf.function)."""
+def centre(maps: tf.Tensor, context: int) -> tf.Tensor:
+    """The labelled tile of maps [..., H + 2c, W + 2c] predicted with a ``context`` halo."""
+    return maps if not context else maps[..., context:-context, context:-context]
+
+
+def loss_border(context: int) -> int:
+    """The paper's loss skips the 1-pixel ring (it sees zero padding); with context it sees neighbours."""
+    return 0 if context else BORDER
+
+
+def make_train_step(strategy: Any, model: Any, optimizer: Any, lean: bool, context: int = 0) -> Any:
+    """``step(distributed_batch) -> mean loss over the global batch`` (a tf.function).
+
+    ``context`` > 0: the inputs carry a halo of that many pixels around the labelled tile; the loss
+    is computed on the centre (the whole tile), where the label lives.
+    """
     replicas = strategy.num_replicas_in_sync
     variables = list(model.trainable_variables)
+    border = loss_border(context)
 
     def scaled_loss(labels: tf.Tensor, prediction: tf.Tensor) -> tf.Tensor:
-        return tanimoto_complement_loss(labels, prediction) / float(replicas)
+        return tanimoto_complement_loss(labels, centre(prediction, context), border=border) / float(replicas)
 
     def replica_step(windows: tf.Tensor, labels: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
         del weights  # training batches never hold padding samples (see training_data)
@@ -43,7 +58,7 @@ def make_train_step(strategy: Any, model: Any, optimizer: Any, lean: bool) -> An
     return step
 
 
-def make_validation_step(strategy: Any, model: Any) -> Any:
+def make_validation_step(strategy: Any, model: Any, context: int = 0) -> Any:
     """``step(distributed_batch) -> (losses [N], weights [N], max maps [N,H,W], labels [N,H,W])``.
 
     Inference mode (``training=False``), as the authors validate; per-sample losses so that the
@@ -53,8 +68,8 @@ def make_validation_step(strategy: Any, model: Any) -> Any:
     def replica_step(windows: tf.Tensor, labels: tf.Tensor, weights: tf.Tensor) -> tuple[tf.Tensor, ...]:
         count = windows.shape[1]
         predictions = tf.stack([model(windows[:, k], training=False) for k in range(count)], axis=1)
-        maps = max_over_windows(predictions)
-        losses = tanimoto_complement_per_sample(labels, maps)
+        maps = centre(max_over_windows(predictions), context)
+        losses = tanimoto_complement_per_sample(labels, maps, border=loss_border(context))
         return losses, weights, maps, labels
 
     @tf.function(reduce_retracing=True)

@@ -175,13 +175,28 @@ class WindowReader:
     tf.data pipeline) never runs inside another pipeline's worker. Other sources (the authors'
     stage-3 files, one record per window, too big to hold) are read on demand under a lock.
     Windows are fitted to the model's number of time steps (see ml.evaluate.fit_time_steps).
+
+    ``context`` > 0 (``train --context N``): each window carries N pixels of the neighbouring
+    tiles' series on every side, the same halo as the map's prediction (ml.halo), so windows are
+    [k, T, H + 2N, W + 2N, 17] while the label stays [H, W]. Only stacked sources have neighbours.
     """
 
-    def __init__(self, source: Any, tiles: Sequence[TileId], time_steps: int, preload: bool = True) -> None:
+    def __init__(self, source: Any, tiles: Sequence[TileId], time_steps: int, preload: bool = True,
+                 context: int = 0) -> None:
         self.source = source
         self.time_steps = int(time_steps)
+        self.context = int(context)
         self._lock = threading.Lock()
         self._series: dict[TileId, tuple[np.ndarray, Any]] = {}
+        self._halo = None
+        if self.context:
+            from ercnn_napari.ml.halo import HaloReader, pin_corners
+
+            self._halo = HaloReader(source, self.context, "reflect")  # refuses stage-3 sources, naming them
+            if preload:
+                for tile in dict.fromkeys(tiles):
+                    self._series[tile] = (pin_corners(self._halo.block(tile)), source.window_table(tile))
+            return
         if preload and hasattr(source, "series"):
             for tile in dict.fromkeys(tiles):
                 series, table = source.series(tile)
@@ -191,6 +206,12 @@ class WindowReader:
         """float32 [k, time_steps, H, W, C], padded at the end with -1."""
         from ercnn_napari.ml.evaluate import fit_time_steps
 
+        if tile not in self._series and self._halo is not None:
+            from ercnn_napari.ml.halo import context_windows
+
+            with self._lock:
+                return context_windows(self._halo, tile, self.source.window_table(tile), np.asarray(indices),
+                                       self.time_steps)
         if tile not in self._series:
             with self._lock:
                 return fit_time_steps(np.asarray(self.source.windows(tile, np.asarray(indices)), np.float32),
@@ -211,11 +232,13 @@ def make_dataset(
     window_shape: tuple[int, ...],
     augment: Callable[[Any, Any, Any], tuple[Any, Any]] | None,
     parallel: int | None = None,
+    label_shape: tuple[int, int] | None = None,
 ) -> Any:
     """tf.data pipeline: sample -> (windows [K,T,H,W,C], label [H,W], weight) -> augment -> batch.
 
     ``window_shape`` is the shape of what ``load`` returns per sample: windows [K, T, H, W, C],
-    or cached backbone features [K, H, W, C] (ml.frozen_backbone); the label is [H, W].
+    or cached backbone features [K, H, W, C] (ml.frozen_backbone); the label is [H, W], or
+    ``label_shape`` when the inputs carry a context halo around the labelled tile.
 
     Loading runs in a parallel, order-preserving map (``deterministic=True``) and the result is
     prefetched, so reading and decompressing the next batch overlaps the current step. ``load``
@@ -223,7 +246,7 @@ def make_dataset(
     """
     import tensorflow as tf
 
-    h, w = window_shape[-3], window_shape[-2]
+    h, w = label_shape or (window_shape[-3], window_shape[-2])
     codes = np.array([s.code for s in samples], np.int32)
     weights = np.array([s.weight for s in samples], np.float32)
 

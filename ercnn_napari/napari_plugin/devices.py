@@ -7,12 +7,9 @@ authoritative check when it starts and reports the devices it really uses in its
 
 from __future__ import annotations
 
-import re
-import shutil
-import subprocess
 from dataclasses import dataclass
 
-_GPU_LINE = re.compile(r"^GPU\s+(\d+):\s*(.*?)\s*(\(UUID:.*\))?$")
+from ercnn_napari.core.gpus import list_gpus, parse_nvidia_smi  # noqa: F401  (parse_nvidia_smi: re-exported)
 
 
 @dataclass(frozen=True)
@@ -21,28 +18,6 @@ class Device:
 
     label: str
     gpus_arg: str
-
-
-def parse_nvidia_smi(text: str) -> list[tuple[int, str]]:
-    """``nvidia-smi -L`` output -> [(index, name)]; lines that are not GPUs are ignored."""
-    found = []
-    for line in text.splitlines():
-        match = _GPU_LINE.match(line.strip())
-        if match:
-            found.append((int(match.group(1)), match.group(2)))
-    return found
-
-
-def list_gpus(timeout: float = 5.0) -> list[tuple[int, str]]:
-    """GPUs the NVIDIA driver reports, or [] when there is no driver or it does not answer in time."""
-    tool = shutil.which("nvidia-smi")
-    if tool is None:
-        return []
-    try:
-        result = subprocess.run([tool, "-L"], capture_output=True, text=True, timeout=timeout, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return []
-    return parse_nvidia_smi(result.stdout) if result.returncode == 0 else []
 
 
 def device_choices(gpus: list[tuple[int, str]] | None = None) -> list[Device]:
