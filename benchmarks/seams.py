@@ -8,9 +8,16 @@ labels). A false positive is an unchanged pixel flagged as change. Rates are poo
 for the 1-pixel ring of each tile and for the inner 30x30, and their ratio is the seam measure
 (1 = no seam). The same windows are used for every halo, so only the context differs.
 
-    python benchmarks/seams.py PROJECT --model baseline.hdf5 [--halos 0,4,8] [--windows 12] [--tiles y:x,...]
+The AoI's outer edge: ring pixels on a side of a tile without a neighbouring tile (the AoI's
+edge, or a tile without observations) are counted apart as the "outer" ring, for each ``--edges``
+mode of the halo there (``reflect``: the image mirrored; ``none``: no halo on that side, the
+network's zero padding as for a tile alone). List edge tiles in ``--tiles`` to compare them.
 
-Last line: ``ring_fp_rate=… inside_fp_rate=… ratio=…`` for the last halo listed (the default, 8).
+    python benchmarks/seams.py PROJECT --model baseline.hdf5 [--halos 0,4,8] [--edges reflect,none]
+        [--windows 12] [--tiles y:x,...]
+
+Last line: ``ring_fp_rate=… inside_fp_rate=… ratio=… outer_fp_rate=…`` for the last halo and edge
+mode listed (the default, 8 and reflect); ``outer_fp_rate`` is ``nan`` without edge tiles.
 """
 
 from __future__ import annotations
@@ -27,6 +34,16 @@ def ring_mask(size: int) -> np.ndarray:
     ring = np.zeros((size, size), bool)
     ring[0, :] = ring[-1, :] = ring[:, 0] = ring[:, -1] = True
     return ring
+
+
+def outer_ring(available: set, tile, size: int) -> np.ndarray:
+    """Ring pixels on the sides of ``tile`` that have no neighbouring tile with observations."""
+    outer = np.zeros((size, size), bool)
+    for (dy, dx), side in (((-1, 0), (0, slice(None))), ((1, 0), (-1, slice(None))),
+                           ((0, -1), (slice(None), 0)), ((0, 1), (slice(None), -1))):
+        if (tile[0] + dy, tile[1] + dx) not in available:
+            outer[side] = True
+    return outer
 
 
 def near_change(project_root: Path, tile, size: int, distance: int) -> np.ndarray:
@@ -61,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("project")
     parser.add_argument("--model", action="append", required=True)
     parser.add_argument("--halos", default="0,4,8")
-    parser.add_argument("--edge", default="reflect", choices=("reflect", "none"))
+    parser.add_argument("--edges", default="reflect", help="halo modes at the AoI's edge to compare: "
+                        "reflect, none or both (reflect,none)")
     parser.add_argument("--windows", type=int, default=12, help="windows per tile, evenly spread over the period")
     parser.add_argument("--stride", type=int, default=5)
     parser.add_argument("--tiles", help="y:x,... (default: every tile with observations and an answer key)")
@@ -85,13 +103,16 @@ def main(argv: list[str] | None = None) -> int:
              else [t for t in source.tiles() if (root / "answer_key" / f"{t[0]}_{t[1]}.npy").is_file()])
     models = [SharedStepModel(load_model(resolve_model_path(m))[0]) for m in args.model]
     halos = [int(h) for h in args.halos.split(",")]
+    edges = [e.strip() for e in args.edges.split(",") if e.strip()]
     ring = ring_mask(project.grid.tile_size)
-    print(f"{len(tiles)} tiles, {args.windows} windows each (stride {args.stride}), halos {halos}, edge {args.edge}")
+    available = set(source.tiles())
+    print(f"{len(tiles)} tiles, {args.windows} windows each (stride {args.stride}), halos {halos}, edges {edges}")
     line = ""
-    for halo in halos:
-        reader = HaloReader(source, halo, args.edge, cache_tiles=24)
-        fp = {"ring": 0, "inside": 0, "ring_far": 0, "inside_far": 0}
-        negatives = {"ring": 0, "inside": 0, "ring_far": 0, "inside_far": 0}
+    for halo, edge in [(h, e) for h in halos for e in (edges if h else edges[-1:])]:
+        reader = HaloReader(source, halo, edge, cache_tiles=24)
+        keys = ("ring", "inside", "ring_far", "inside_far", "outer")
+        fp = dict.fromkeys(keys, 0)
+        negatives = dict.fromkeys(keys, 0)
         started = time.perf_counter()
         for tile in tiles:
             full = source.window_table(tile)
@@ -103,20 +124,26 @@ def main(argv: list[str] | None = None) -> int:
             flagged = probs.max(axis=0) >= args.threshold
             unchanged = ~truth(root, project, tile)
             far = ~near_change(root, tile, project.grid.tile_size, args.far)
+            outer = outer_ring(available, tile, project.grid.tile_size)
             for name, where in (("ring", ring), ("inside", ~ring), ("ring_far", ring & far),
-                                ("inside_far", ~ring & far)):
+                                ("inside_far", ~ring & far), ("outer", outer)):
                 fp[name] += int((flagged & unchanged & where).sum())
                 negatives[name] += int((unchanged & where).sum())
         ring_rate = fp["ring"] / max(negatives["ring"], 1)
         inside_rate = fp["inside"] / max(negatives["inside"], 1)
         ratio = ring_rate / inside_rate if inside_rate > 0 else (1.0 if ring_rate == 0 else float("inf"))
-        print(f"halo {halo:2d}: ring FP {fp['ring']}/{negatives['ring']} = {ring_rate:.4f}, inside FP "
+        print(f"halo {halo:2d} edge {edge if halo else '-':7s}: ring FP {fp['ring']}/{negatives['ring']} = {ring_rate:.4f}, inside FP "
               f"{fp['inside']}/{negatives['inside']} = {inside_rate:.4f}, ratio {ratio:.2f} "
               f"({time.perf_counter() - started:.1f} s)", flush=True)
         rf, inf_ = (fp[k] / max(negatives[k], 1) for k in ("ring_far", "inside_far"))
         print(f"         at least {args.far} px from any true change: ring FP {fp['ring_far']}/{negatives['ring_far']}"
               f" = {rf:.4f}, inside FP {fp['inside_far']}/{negatives['inside_far']} = {inf_:.4f}", flush=True)
-        line = f"ring_fp_rate={ring_rate:.4f} inside_fp_rate={inside_rate:.4f} ratio={ratio:.2f}"
+        outer_rate = fp["outer"] / negatives["outer"] if negatives["outer"] else float("nan")
+        if negatives["outer"]:
+            print(f"         outer edge ring (sides without a neighbour): FP {fp['outer']}/{negatives['outer']}"
+                  f" = {outer_rate:.4f}", flush=True)
+        line = (f"ring_fp_rate={ring_rate:.4f} inside_fp_rate={inside_rate:.4f} ratio={ratio:.2f} "
+                f"outer_fp_rate={outer_rate:.4f}")
     print(line)
     return 0
 

@@ -8,7 +8,8 @@ import pytest
 
 from ercnn_napari.core.geo import TileGrid
 from ercnn_napari.core.project import Project
-from ercnn_napari.ml.halo import HaloReader, align_steps
+from ercnn_napari.ml.augment import augment_static
+from ercnn_napari.ml.halo import HaloReader, align_steps, context_windows
 from ercnn_napari.ml.model import ModelConfig, build_model
 from ercnn_napari.ml.observations import open_observations
 from ercnn_napari.ml.pipeline import pad_numpy
@@ -111,3 +112,32 @@ def test_the_tiles_own_top_left_pixel_decides_the_quirk_mask(field_project, smal
     halo_corner = np.abs(with_value(0, 0, 0.0) - with_value(0, 0, 1e-9)).max()
     tile_corner = np.abs(with_value(2, 2, 0.0) - with_value(2, 2, 1e-9)).max()
     assert halo_corner < 1e-6 < 1e-4 < tile_corner, (halo_corner, tile_corner)
+
+
+def test_training_windows_carry_the_halo_and_keep_the_tiles_corner_rule(field_project):
+    """train --context: windows are cut from the halo block; under every augmentation the input's
+    top-left pixel (the "quirk" mask's pixel) is the augmented tile's own top-left pixel, and the
+    label stays aligned with the centre (frozen columns on the label's odd columns)."""
+    source, field, h = field_project["source"], field_project["field"], 2
+    table = source.window_table((2, 1))
+    rows = np.array([0, len(table) - 1])
+    windows = context_windows(HaloReader(source, h), (2, 1), table, rows, time_steps=12)
+    assert windows.shape == (2, 12, S + 2 * h, S + 2 * h, 17)
+    start, count = int(table.start_index[0]), min(int(table.n_obs[0]), 12)
+    expected = field[start:start + count, 2 * S - h:3 * S + h, S - h:2 * S + h].copy()
+    corners = [(0, 0), (0, -1), (-1, 0), (-1, -1)]
+    for r, c in corners:  # only the four outer corners differ: they hold the tile's corners
+        assert np.array_equal(windows[0, :count, r, c], expected[:, h if r == 0 else -h - 1, h if c == 0 else -h - 1])
+        expected[:, r, c] = windows[0, :count, r, c]
+    assert np.array_equal(windows[0, :count], expected) and np.all(windows[0, count:] == -1.0)
+    label = windows[0, 0, h:-h, h:-h, 0].copy()
+    for code in range(16):
+        got_w, got_l = (np.asarray(a) for a in augment_static(windows, label, code))
+        assert np.array_equal(got_w[..., 0, 0, :], got_w[..., h, h, :]), code
+        centre = got_w[0, 0, h:-h, h:-h, 0]
+        assert np.array_equal(centre[:, ::2], got_l[:, ::2]), code
+        if code < 8:
+            assert np.array_equal(centre, got_l), code
+        else:
+            assert not got_l[:, 1::2].any(), code
+            assert np.array_equal(got_w[0, 3, h:-h, h:-h][:, 1::2], got_w[0, 0, h:-h, h:-h][:, 1::2]), code
