@@ -11,7 +11,7 @@ AUC and F1 at 0.5 over the whole tile, and the false-positive rate at 0.5 of unc
 each tile's 1-pixel ring and inside it (the seam measure of ``benchmarks/seams.py``).
 
     python benchmarks/train_context.py PROJECT --split V1 --case paper=runs/c0@0 \\
-        --case paper_halo8=runs/c0@8 --case context8=runs/c8@8 [--windows 4]
+        --case paper_halo8=runs/c0@8 --case context8=runs/c8@8 [--windows 4] [--tiles y:x,...]
 
 Last line: ``f1_without=… f1_with=… auc_without=… auc_with=… ring_fp_without=… ring_fp_with=…
 inside_fp_without=… inside_fp_with=…`` for the first and the last case.
@@ -40,13 +40,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", default="V1")
     parser.add_argument("--case", action="append", type=parse_case, required=True)
     parser.add_argument("--windows", type=int, default=4, help="evenly spaced stride-5 windows per tile")
+    parser.add_argument("--tiles", help="y:x,... a subset of the held-out tiles (default: all of them)")
     args = parser.parse_args(argv)
 
     from ercnn_napari.core.answer_key import held_out_tiles, read_answer_key
     from ercnn_napari.core.heldout import map_report, region_report
     from ercnn_napari.core.metrics import Confusion, scores
     from ercnn_napari.core.project import Project
-    from ercnn_napari.core.tiles import format_tile_id
+    from ercnn_napari.core.tiles import format_tile_id, parse_tile_id
     from ercnn_napari.ml.evaluate import evenly_spaced
     from ercnn_napari.ml.halo import HaloReader
     from ercnn_napari.ml.observations import open_observations
@@ -57,6 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     source = open_observations(project)
     available = set(source.tiles())
     tiles = [t for t in held_out_tiles(project.root, [project.split(args.split)]) if t in available]
+    if args.tiles:
+        wanted = {parse_tile_id(t.strip()) for t in args.tiles.split(",") if t.strip()}
+        if not wanted <= set(tiles):
+            parser.error(f"not held-out tiles with observations: {sorted(wanted - set(tiles))}")
+        tiles = [t for t in tiles if t in wanted]
     truth = {t: read_answer_key(project.root, t) for t in tiles}
     print(f"{len(tiles)} held-out tiles ({', '.join(map(format_tile_id, tiles))}), {args.windows} windows each "
           f"(stride 5), threshold 0.5; ring = each tile's 1-pixel ring, inside = its inner 30x30", flush=True)
