@@ -164,7 +164,8 @@ def test_usage_errors_exit_2_with_one_line(tiny, tmp_path, extra, message):
 def test_the_driver_side_imports_no_tensorflow():
     """TensorFlow only inside the Dask workers: the map command, driver, tasks module and mosaics import none."""
     code = ("import sys\nimport ercnn_napari.cli.cmd_map, ercnn_napari.mapping.driver, "
-            "ercnn_napari.mapping.block_task, ercnn_napari.mapping.assemble\n"
+            "ercnn_napari.mapping.block_task, ercnn_napari.mapping.assemble, ercnn_napari.mapping.gpus\n"
+            "ercnn_napari.mapping.gpus.resolve_gpus('none')\n"
             "print(','.join(m for m in ('tensorflow', 'keras', 'tf_keras') if m in sys.modules))\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
