@@ -43,9 +43,9 @@ from ercnn_napari.napari_plugin.project_layers import (
     ROLE_KEY,
     grid_layer_data,
     labels_layer_data,
-    reference_layer_data,
 )
 from ercnn_napari.napari_plugin.reference_controls import ReferenceControls
+from ercnn_napari.napari_plugin.reference_loader import ReferenceLoader
 from ercnn_napari.napari_plugin.split_editor import SplitEditor
 from ercnn_napari.napari_plugin.suggest_panel import SuggestPanel
 from ercnn_napari.napari_plugin.swipe import SwipeControls
@@ -64,6 +64,8 @@ class LabelDock(LabelSaving, LabelTileActions, QWidget):
         self.labels_layer: Any = None
         self.tiles_layer: Any = None
         self.reference_layers: dict[str, Any] = {}
+        self._references = ReferenceLoader(napari_viewer, self)   # off the GUI thread (reference_loader.py)
+        self._references.loaded.connect(self._set_reference_layers)
         self._build_ui()
         # napari's Window.close() removes the layers before it closes the Qt window: by then the
         # close can no longer be called off, so the question has no Cancel
@@ -207,15 +209,13 @@ class LabelDock(LabelSaving, LabelTileActions, QWidget):
 
     def _add_layers(self) -> None:
         project = self.project
-        if self._existing("before") is None:
-            references, problems = reference_layer_data(project)
-            for message in problems:
-                show_warning(message)
-            for data, kwargs, _kind in references:
-                self.viewer.add_image(data, **kwargs)
-        self.reference_layers = {r: self._existing(r) for r in ("before", "after") if self._existing(r)}
-        self.reference.set_layers(self.reference_layers)
-        self.swipe.set_layers(self.reference_layers)
+        self._references.cancel()
+        if self._existing("before") is None:   # not adopted from File > Open: built after the first frame
+            self._set_reference_layers({})
+            self.reference.setTitle("Reference pair (loading…)")
+            self._references.start(project)
+        else:
+            self._set_reference_layers({r: self._existing(r) for r in ("before", "after") if self._existing(r)})
         self.tiles_layer = self._existing("tiles")
         if self.tiles_layer is None:
             data, kwargs, _ = grid_layer_data(project, self.session.labelled, {})
@@ -233,11 +233,22 @@ class LabelDock(LabelSaving, LabelTileActions, QWidget):
         self.viewer.layers.selection.active = self.labels_layer
         self.viewer.reset_view()
 
+    def _set_reference_layers(self, layers: dict[str, Any]) -> None:
+        self.reference_layers = layers
+        self.reference.setTitle("Reference pair")
+        self.reference.set_layers(layers)
+        self.swipe.set_layers(layers)
+
+    def wait_for_references(self, timeout_s: float = 120.0) -> bool:
+        """Block (processing events) until the reference pair is on the map: screenshots and tests."""
+        return self._references.wait(timeout_s)
+
     def shutdown(self) -> None:
         """Flush and stop autosaving (the window is closing)."""
         if self.session is not None and self.session.dirty:
             self.flush()
         self._detach()
+        self._references.cancel()
         try:
             self.context.project_changed.disconnect(self._on_project_published)
         except (TypeError, RuntimeError):
