@@ -62,16 +62,16 @@ viewer.close()
 """
 
 
-def timed(argv: list[str], env: dict[str, str], what: str) -> tuple[float, float, float]:
+def timed(argv: list[str], env: dict[str, str], what: str) -> tuple[float, float, float, float]:
     # cwd is the checkout on PYTHONPATH: `python -m`/`-c` put the working folder first on sys.path
-    """(wall seconds, CPU seconds of the process and its waited-for children, first-frame seconds or nan).
+    """(wall s, CPU s of the process and its waited-for children, first-frame wall s, its CPU s; nan if none).
 
     The first frame is timed here, when the process's ``first frame painted`` line arrives on its
     stderr (``napari_plugin/first_frame.py``); a checkout that does not print it gets nan.
     """
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    first = float("nan")
+    first = first_cpu = float("nan")
     lines: list[str] = []
     with subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
                           cwd=env["ERCNN_BENCH_CODE"]) as process:
@@ -79,12 +79,13 @@ def timed(argv: list[str], env: dict[str, str], what: str) -> tuple[float, float
             lines.append(line)
             if "first frame painted" in line and math.isnan(first):
                 first = time.perf_counter() - start
+                first_cpu = float(line.rsplit("(CPU", 1)[1].split()[0]) if "(CPU" in line else first_cpu
         returncode = process.wait()
     seconds = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if returncode != 0:
         raise SystemExit(f"{what} failed (exit {returncode}):\n{''.join(lines)[-3000:]}")
-    return seconds, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), first
+    return seconds, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), first, first_cpu
 
 
 def env_for(code: Path) -> dict[str, str]:
@@ -122,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     cache = check_warm_cache()
     print(f"warm sample cache: {cache}")
     load_start = os.getloadavg()
-    runs: dict[str, list[tuple[float, float, float]]] = {"reference": [], "demo": [], "compare": []}
+    runs: dict[str, list[tuple[float, float, float, float]]] = {"reference": [], "demo": [], "compare": []}
     with tempfile.TemporaryDirectory() as tmp:
         png = str(Path(tmp) / "shot.png")
         commands = {
@@ -148,16 +149,19 @@ def main(argv: list[str] | None = None) -> int:
     wall = {name: statistics.median(v[0] for v in values) for name, values in runs.items() if values}
     cpu = {name: statistics.median(v[1] for v in values) for name, values in runs.items() if values}
     first = {name: statistics.median(v[2] for v in values) for name, values in runs.items() if values}
+    first_cpu = {name: statistics.median(v[3] for v in values) for name, values in runs.items() if values}
     for name, values in runs.items():
         if values:
             print(f"{name:9s} median wall {wall[name]:6.2f} s  CPU {cpu[name]:6.2f} s  first frame "
-                  f"{first[name]:6.2f} s  runs (wall/CPU/first) " + " ".join(f"{w:.1f}/{c:.1f}/{f:.1f}"
-                                                                          for w, c, f in values))
+                  f"{first[name]:6.2f} s (CPU {first_cpu[name]:.2f} s)  runs (wall/CPU/first/first CPU) "
+                  + " ".join(f"{w:.1f}/{c:.1f}/{f:.1f}/{fc:.1f}" for w, c, f, fc in values))
     load_end = os.getloadavg()
     print(f"load average (1 min) at start {load_start[0]:.1f}, at end {load_end[0]:.1f}")
     demo, reference = wall["demo"], wall["reference"]
     line = (f"first_frame_s={first['demo']:.2f} napari_reference_first_frame_s={first['reference']:.2f} "
             f"first_frame_overhead_s={first['demo'] - first['reference']:.2f} "
+            f"first_frame_cpu_s={first_cpu['demo']:.2f} napari_reference_first_frame_cpu_s="
+            f"{first_cpu['reference']:.2f} first_frame_cpu_ratio={first_cpu['demo'] / first_cpu['reference']:.2f} "
             f"load_1min={(load_start[0] + load_end[0]) / 2:.1f} ")
     line += (f"demo_s={demo:.2f} napari_reference_s={reference:.2f} ratio={demo / reference:.2f} "
             f"demo_cpu_s={cpu['demo']:.2f} napari_reference_cpu_s={cpu['reference']:.2f} "
@@ -165,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     line += f" cache_check_s={cache_check['demo'][0]:.2f} cache_check_cpu_s={cache_check['demo'][1]:.2f}"
     if "compare" in wall:
         line += (f" compare_s={wall['compare']:.2f} compare_first_frame_s={first['compare']:.2f} "
+                 f"compare_first_frame_cpu_s={first_cpu['compare']:.2f} "
                  f"compare_cpu_s={cpu['compare']:.2f} "
                  f"compare_cpu_ratio={cpu['compare'] / cpu['reference']:.2f} "
                  f"compare_cache_check_s={cache_check['compare'][0]:.2f} "

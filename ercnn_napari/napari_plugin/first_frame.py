@@ -9,6 +9,7 @@ layers are on the viewer, so the frame counted is one that shows them).
 from __future__ import annotations
 
 import os
+import resource
 import sys
 import time
 from collections.abc import Callable
@@ -45,7 +46,9 @@ class _FirstPaint(QObject):
 
 
 def watch_first_frame(window: QWidget, label: str = "ercnn-napari demo") -> bool:
-    """Print ``<label>: first frame painted after S s`` (S: seconds since the process started).
+    """Print ``<label>: first frame painted after S s (CPU C s)``: wall since the process started, CPU so far.
+
+    CPU seconds say more than wall seconds on a busy machine (other jobs stretch the wall time).
 
     Returns False when the window has no OpenGL canvas (nothing is printed then).
     """
@@ -58,8 +61,9 @@ def watch_first_frame(window: QWidget, label: str = "ercnn-napari demo") -> bool
         return False
 
     def report() -> None:
-        print(f"{label}: first frame painted after {process_age():.2f} s", file=sys.stderr,
-              flush=True)
+        usage = resource.getrusage(resource.RUSAGE_SELF)   # all threads of this process
+        print(f"{label}: first frame painted after {process_age():.2f} s "
+              f"(CPU {usage.ru_utime + usage.ru_stime:.2f} s)", file=sys.stderr, flush=True)
 
     _FirstPaint(canvases[0], report)
     return True
