@@ -45,6 +45,25 @@ class _FirstPaint(QObject):
         return False
 
 
+def canvas_of(window: QWidget) -> QWidget | None:
+    """napari's OpenGL canvas inside ``window`` (Qt's ``findChildren``), or None."""
+    try:
+        from qtpy.QtOpenGLWidgets import QOpenGLWidget
+    except ImportError:  # Qt5 bindings keep it in QtWidgets
+        from qtpy.QtWidgets import QOpenGLWidget
+    canvases = window.findChildren(QOpenGLWidget)
+    return canvases[0] if canvases else None
+
+
+def on_first_paint(window: QWidget, callback: Callable[[], None]) -> bool:
+    """Call ``callback`` at the canvas's next paint event; False (and no call) if there is no canvas."""
+    canvas = canvas_of(window)
+    if canvas is None:
+        return False
+    _FirstPaint(canvas, callback)
+    return True
+
+
 def watch_first_frame(window: QWidget, label: str = "ercnn-napari demo") -> bool:
     """Print ``<label>: first frame painted after S s (CPU C s)``: wall since the process started, CPU so far.
 
@@ -52,18 +71,9 @@ def watch_first_frame(window: QWidget, label: str = "ercnn-napari demo") -> bool
 
     Returns False when the window has no OpenGL canvas (nothing is printed then).
     """
-    try:
-        from qtpy.QtOpenGLWidgets import QOpenGLWidget
-    except ImportError:  # Qt5 bindings keep it in QtWidgets
-        from qtpy.QtWidgets import QOpenGLWidget
-    canvases = window.findChildren(QOpenGLWidget)
-    if not canvases:
-        return False
-
     def report() -> None:
         usage = resource.getrusage(resource.RUSAGE_SELF)   # all threads of this process
         print(f"{label}: first frame painted after {process_age():.2f} s "
               f"(CPU {usage.ru_utime + usage.ru_stime:.2f} s)", file=sys.stderr, flush=True)
 
-    _FirstPaint(canvases[0], report)
-    return True
+    return on_first_paint(window, report)

@@ -213,7 +213,7 @@ class LabelDock(LabelSaving, LabelTileActions, QWidget):
         if self._existing("before") is None:   # not adopted from File > Open: built after the first frame
             self._set_reference_layers({})
             self.reference.setTitle("Reference pair (loading…)")
-            self._references.start(project)
+            self._references.start(project, self.window())
         else:
             self._set_reference_layers({r: self._existing(r) for r in ("before", "after") if self._existing(r)})
         self.tiles_layer = self._existing("tiles")
