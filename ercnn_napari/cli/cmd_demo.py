@@ -11,6 +11,7 @@ of the first painted frame is printed (``first frame painted after S s``) for th
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -86,6 +87,9 @@ def run(args: argparse.Namespace) -> int:
 
     tile, (width, height) = check_arguments(args)
     qt = QtProbe()        # Qt's platform plugin is tried in a child process while napari imports
+    if sys.platform.startswith("linux") and not any(os.environ.get(n) for n in ("DISPLAY", "WAYLAND_DISPLAY",
+                                                                             "QT_QPA_PLATFORM")):
+        qt.check()        # no display at all: say so in a second or two, not after napari's import
     try:
         import napari
         from qtpy.QtCore import Qt
