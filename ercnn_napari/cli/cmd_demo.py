@@ -176,9 +176,10 @@ def _show_run(finetune: object, run_dir: Path) -> None:
         train = json.loads(config.read_text(encoding="utf-8")).get("train", {})
         if train.get("baseline"):
             finetune.baseline.setCurrentText(str(train["baseline"]))
-        for combo, key in ((finetune.split, "split"), (finetune.preset, "preset")):
-            if train.get(key) and combo.findText(train[key]) >= 0:
-                combo.setCurrentText(train[key])
+        if train.get("split") and finetune.split.findText(train["split"]) >= 0:
+            finetune.split.setCurrentText(train["split"])
+        if train.get("preset"):
+            finetune.set_preset(str(train["preset"]))   # the hidden "tiny" one too: not shown as "quick"
     finetune.run_label.setText(f"run folder: {run_dir}")
     finetune.state_label.setText(f"finished: {run_dir.name}")
     finetune.predict_button.setEnabled(True)
