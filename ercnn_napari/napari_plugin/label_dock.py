@@ -5,6 +5,9 @@ same code the reader uses; if the project was opened through File > Open, the do
 layers instead of adding a second copy. Painting uses napari's own brush, fill, polygon and undo;
 :class:`Autosaver` writes changed tiles to disk about a second after each stroke. Closing the
 window flushes, and asks first when a tile cannot be saved.
+
+Saving and conflicts live in :mod:`.label_saving`, tile actions in :mod:`.label_tile_actions`
+(mixins of :class:`LabelDock`, so every public name stays on the dock).
 """
 
 from __future__ import annotations
@@ -26,30 +29,29 @@ from qtpy.QtWidgets import (
 
 from ercnn_napari.core.errors import ErcnnError
 from ercnn_napari.core.label_geotiff import UNSURE
-from ercnn_napari.core.tiles import TileId, format_tile_id, parse_tile_id
+from ercnn_napari.core.tiles import TileId, format_tile_id
 from ercnn_napari.napari_plugin.autosave import Autosaver
 from ercnn_napari.napari_plugin.close_guard import CloseGuard, ask_unsaved_dialog
 from ercnn_napari.napari_plugin.context import context_for
 from ercnn_napari.napari_plugin.fidelity_note import FidelityNote
-from ercnn_napari.napari_plugin.label_session import LabelSession, SaveReport, status_html
-from ercnn_napari.napari_plugin.layers import tile_at_display
+from ercnn_napari.napari_plugin.label_saving import LabelSaving
+from ercnn_napari.napari_plugin.label_session import LabelSession
+from ercnn_napari.napari_plugin.label_tile_actions import LabelTileActions
 from ercnn_napari.napari_plugin.polygon_tools import PolygonTools
 from ercnn_napari.napari_plugin.project_layers import (
     PROJECT_KEY,
     ROLE_KEY,
     grid_layer_data,
     labels_layer_data,
-    reference_layer_data,
-    split_roles,
-    tile_styles,
 )
 from ercnn_napari.napari_plugin.reference_controls import ReferenceControls
+from ercnn_napari.napari_plugin.reference_loader import ReferenceLoader
 from ercnn_napari.napari_plugin.split_editor import SplitEditor
 from ercnn_napari.napari_plugin.suggest_panel import SuggestPanel
 from ercnn_napari.napari_plugin.swipe import SwipeControls
 
 
-class LabelDock(QWidget):
+class LabelDock(LabelSaving, LabelTileActions, QWidget):
     """The analyst's labelling workspace for one project."""
 
     def __init__(self, napari_viewer: Any, parent: QWidget | None = None) -> None:
@@ -62,6 +64,8 @@ class LabelDock(QWidget):
         self.labels_layer: Any = None
         self.tiles_layer: Any = None
         self.reference_layers: dict[str, Any] = {}
+        self._references = ReferenceLoader(napari_viewer, self)   # off the GUI thread (reference_loader.py)
+        self._references.loaded.connect(self._set_reference_layers)
         self._build_ui()
         # napari's Window.close() removes the layers before it closes the Qt window: by then the
         # close can no longer be called off, so the question has no Cancel
@@ -205,15 +209,13 @@ class LabelDock(QWidget):
 
     def _add_layers(self) -> None:
         project = self.project
-        if self._existing("before") is None:
-            references, problems = reference_layer_data(project)
-            for message in problems:
-                show_warning(message)
-            for data, kwargs, _kind in references:
-                self.viewer.add_image(data, **kwargs)
-        self.reference_layers = {r: self._existing(r) for r in ("before", "after") if self._existing(r)}
-        self.reference.set_layers(self.reference_layers)
-        self.swipe.set_layers(self.reference_layers)
+        self._references.cancel()
+        if self._existing("before") is None:   # not adopted from File > Open: built after the first frame
+            self._set_reference_layers({})
+            self.reference.setTitle("Reference pair (loading…)")
+            self._references.start(project, self.window())
+        else:
+            self._set_reference_layers({r: self._existing(r) for r in ("before", "after") if self._existing(r)})
         self.tiles_layer = self._existing("tiles")
         if self.tiles_layer is None:
             data, kwargs, _ = grid_layer_data(project, self.session.labelled, {})
@@ -231,11 +233,22 @@ class LabelDock(QWidget):
         self.viewer.layers.selection.active = self.labels_layer
         self.viewer.reset_view()
 
+    def _set_reference_layers(self, layers: dict[str, Any]) -> None:
+        self.reference_layers = layers
+        self.reference.setTitle("Reference pair")
+        self.reference.set_layers(layers)
+        self.swipe.set_layers(layers)
+
+    def wait_for_references(self, timeout_s: float = 120.0) -> bool:
+        """Block (processing events) until the reference pair is on the map: screenshots and tests."""
+        return self._references.wait(timeout_s)
+
     def shutdown(self) -> None:
         """Flush and stop autosaving (the window is closing)."""
         if self.session is not None and self.session.dirty:
             self.flush()
         self._detach()
+        self._references.cancel()
         try:
             self.context.project_changed.disconnect(self._on_project_published)
         except (TypeError, RuntimeError):
@@ -249,145 +262,6 @@ class LabelDock(QWidget):
             self.autosaver.stop()
             self.autosaver.setParent(None)
         self.autosaver = None
-
-    # -- saving ------------------------------------------------------------------------------------
-    def flush(self) -> SaveReport | None:
-        """Save every changed tile now (before a run starts, on close, on project switch)."""
-        if self.autosaver is None:
-            return None
-        return self.autosaver.save_now()
-
-    @property
-    def unsaved_tiles(self) -> list[TileId]:
-        return [] if self.session is None else self.session.changed_tiles()
-
-    def _on_saved(self, report: SaveReport) -> None:
-        for tile, message in report.errors.items():
-            if self._shown_errors.get(tile) != message:  # autosave retries: say it once, keep it in the status
-                show_warning(f"tile {format_tile_id(tile)} not saved: {message}")
-        for tile in report.saved:
-            self._shown_errors.pop(tile, None)
-        self._shown_errors.update(report.errors)
-        if report.saved:
-            self._restyle_tiles()
-            if self.context.current_tile in report.saved:
-                self.select_tile(self.context.current_tile)  # the tile line says "labelled" at once
-
-    def _on_conflict(self, tiles: list[TileId]) -> None:
-        for tile in tiles:
-            show_warning(self.session.conflicts.get(tile, f"tile {format_tile_id(tile)} changed outside"))
-        self._update_status()
-
-    def _on_reloaded(self, tiles: list[TileId]) -> None:
-        show_info("reloaded label(s) changed outside the viewer: " + ", ".join(format_tile_id(t) for t in tiles))
-        self._restyle_tiles()
-
-    def resolve_conflicts(self, keep_mine: bool) -> None:
-        if self.session is None:
-            return
-        for tile in list(self.session.conflicts):
-            try:
-                if keep_mine:
-                    self.session.keep_mine(tile)
-                else:
-                    self.session.take_theirs(tile)
-            except ErcnnError as exc:
-                show_warning(str(exc))
-        self.labels_layer.refresh()
-        self._restyle_tiles()
-        self._update_status()
-
-    def _update_status(self) -> None:
-        if self.session is None:
-            self.status.setText("")
-            self.conflict_label.setText("")
-            for button in (self.theirs_button, self.mine_button):
-                button.setVisible(False)
-            return
-        self.status.setText(status_html(self.session, self._shown_errors))
-        conflicts = sorted(self.session.conflicts)
-        self.conflict_label.setText(
-            "" if not conflicts else "changed outside the viewer: " + ", ".join(format_tile_id(t) for t in conflicts))
-        for button in (self.theirs_button, self.mine_button):
-            button.setVisible(bool(conflicts))
-
-    # -- tiles -------------------------------------------------------------------------------------
-    def _on_double_click(self, viewer: Any, event: Any) -> None:
-        if self.project is None:
-            return
-        row, col = event.position[-2:]
-        tile = tile_at_display(self.project.grid, row, col)
-        if tile is not None:
-            self.select_tile(tile)
-
-    def _jump_typed(self) -> None:
-        if self.project is None:
-            return
-        try:
-            tile = self.project.grid.check_tile(parse_tile_id(self.tile_edit.text()))
-        except ErcnnError as exc:
-            show_warning(str(exc))
-            return
-        self.context.jump_to(tile)
-        self.select_tile(tile)
-
-    def select_tile(self, tile: TileId) -> None:
-        self.context.set_tile(tile)
-        state = "labelled" if tile in self.session.labelled else "not labelled"
-        role = split_roles(self.splits.current_split()).get(tile, "no split role")
-        self.tile_label.setText(f"tile {format_tile_id(tile)}: {state}, {role}")
-
-    def selected_tiles(self) -> list[TileId]:
-        """Rectangles selected in the tiles layer, else the current tile."""
-        chosen: list[TileId] = []
-        if self.tiles_layer is not None and self.tiles_layer.selected_data:
-            names = self.tiles_layer.features["tile"]
-            chosen = [parse_tile_id(names[i]) for i in sorted(self.tiles_layer.selected_data)]
-        if not chosen and self.context.current_tile is not None:
-            chosen = [self.context.current_tile]
-        return chosen
-
-    def mark_current_labelled(self) -> None:
-        for tile in self.selected_tiles():
-            try:
-                self.session.mark_labelled(tile)
-            except ErcnnError as exc:
-                show_warning(str(exc))
-        self._restyle_tiles()
-        self._update_status()
-
-    def unlabel_current(self) -> None:
-        for tile in self.selected_tiles():
-            try:
-                self.session.unlabel(tile)
-            except ErcnnError as exc:
-                show_warning(str(exc))
-        self.labels_layer.refresh()
-        self._restyle_tiles()
-        self._update_status()
-
-    def start_painting(self, value: int = 1) -> None:
-        """Brush mode on the labels layer: 1 paints change, :data:`UNSURE` paints "cannot tell"."""
-        if self.labels_layer is None:
-            return
-        self.viewer.layers.selection.active = self.labels_layer
-        self.labels_layer.selected_label = int(value)
-        self.labels_layer.mode = "paint"
-
-    def _split_changed(self, name: str) -> None:
-        self.context.set_split(name)
-        self._restyle_tiles()
-
-    def _restyle_tiles(self) -> None:
-        if self.tiles_layer is None or self.session is None:
-            return
-        tiles = [parse_tile_id(n) for n in self.tiles_layer.features["tile"]]
-        style = tile_styles(tiles, self.session.labelled, split_roles(self.splits.current_split()))
-        self.tiles_layer.edge_color = style["edge_color"]
-        self.tiles_layer.face_color = style["face_color"]
-        for key in ("labelled", "role"):
-            self.tiles_layer.features[key] = style["features"][key]
-        self.context.labels_saved.emit()  # "no labels in split" reasons of the other docks may change
 
     # -- closing -------------------------------------------------------------------------------------
     def ask_unsaved(self, tiles: list[TileId], can_cancel: bool) -> str:

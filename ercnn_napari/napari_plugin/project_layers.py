@@ -65,8 +65,9 @@ def reference_layer_data(project: Any) -> tuple[list[LayerData], list[str]]:
         name = f"{which} {years}".strip()
         meta = layer_metadata(project, which, years=years, factor=mosaics.factor,
                               mosaic_origin=list(mosaics.origin))
+        # RGBA uint8: fixed limits spare napari a pass over ~20 M values to find the data's range
         layers.append((data, {"name": name, "rgb": True, "metadata": meta, "visible": which == "after",
-                              **placement}, "image"))
+                              "contrast_limits": (0, 255), **placement}, "image"))
     return layers, mosaics.problems
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from gui_helpers import PLUGIN, dock_display_names, open_plugin_dock, open_plugin_docks
 from napari.utils._proxies import PublicOnlyProxy
+from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QApplication
 
 from ercnn_napari.core.splits import Split
@@ -50,6 +51,23 @@ def test_docks_share_one_project_in_either_order(make_napari_viewer, small_proje
     assert "no observations" in finetune.why_label.text()
     assert not review.predict_button.isEnabled()
     assert "no observations" in review.why_label.text()
+
+
+def test_reference_pair_loads_after_the_first_frame(make_napari_viewer, small_project):
+    """Opening a project does not wait for the reference mosaics: a thread builds them, then they slide in."""
+    viewer = make_napari_viewer()
+    label = open_plugin_dock(viewer, "label")
+    label.open_project(small_project.root)
+    # no event has run since: the thread's result (queued to the GUI thread) cannot be on the map yet
+    assert [layer.name for layer in viewer.layers] == ["tiles", "labels Liege"]
+    assert label.reference_layers == {} and "loading" in label.reference.title()
+    camera = (tuple(viewer.camera.center), viewer.camera.zoom)
+    assert label.wait_for_references(60)
+    assert [layer.name for layer in viewer.layers] == ["before 2016", "after 2020", "tiles", "labels Liege"]
+    assert set(label.reference_layers) == {"before", "after"} and label.reference.isEnabled()
+    assert label.reference.title() == "Reference pair"
+    assert viewer.layers.selection.active.name == "labels Liege", "the brush stays on the labels"
+    assert (tuple(viewer.camera.center), viewer.camera.zoom) == camera, "the view does not jump"
 
 
 def test_manifest_names_every_dock():
@@ -173,6 +191,26 @@ def test_close_window_menu_asks_and_can_be_cancelled(conflicted, qtbot):
     assert len(asked) == 2 and not window.isVisible()
     saved = project.labels.read((0, 1))
     assert saved.sum() == 64 + 2 and saved[1, 1] == 1, "Save wrote the viewer's labels over the outside edit"
+
+
+@pytest.mark.parametrize(("key", "closes_app"), [(Qt.Key.Key_W, False), (Qt.Key.Key_Q, True)],
+                         ids=["ctrl+w", "ctrl+q"])
+def test_ctrl_w_and_ctrl_q_key_presses_ask(conflicted, qtbot, key, closes_app):
+    """A real key press on napari's window (found through Qt from the dock): Ctrl+W closes, Ctrl+Q quits."""
+    viewer, label, project, asked, answer = conflicted
+    window = label.window()
+    _activate(window, qtbot)
+    answer("cancel")
+    qtbot.keyClick(window, key, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: bool(asked), timeout=5000)
+    assert asked == [([(0, 1)], True)]
+    assert window.isVisible() and label.autosaver is not None, "cancel keeps the window and its autosave"
+    assert project.labels.read((0, 1)).sum() == 32 * 32, "the outside edit is still on disk"
+    if not closes_app:   # after a cancelled quit napari keeps its own 'quitting' flag (see the fixture)
+        answer("discard")
+        qtbot.keyClick(window, key, Qt.KeyboardModifier.ControlModifier)
+        qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)
+        assert len(asked) == 2 and project.labels.read((0, 1)).sum() == 32 * 32
 
 
 def test_window_close_button_asks(conflicted):

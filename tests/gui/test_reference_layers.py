@@ -36,6 +36,7 @@ def test_cached_cogs_show_as_multiscale_layers_on_the_grid(make_napari_viewer, s
     viewer = make_napari_viewer()
     _widget, dock = viewer.window.add_plugin_dock_widget("ercnn-napari", "Label change")
     dock.open_project(small_project.root)
+    assert dock.wait_for_references(60)   # built in a thread after the first frame
     names = [layer.name for layer in viewer.layers]
     assert names[:2] == ["before 2016", "after 2021"]
     after = dock.reference_layers["after"]

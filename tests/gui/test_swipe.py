@@ -29,6 +29,7 @@ def dock(make_napari_viewer, two_colour_project):
     viewer = make_napari_viewer(show=True)
     _widget, dock = viewer.window.add_plugin_dock_widget("ercnn-napari", "Label change")
     dock.open_project(two_colour_project.root)
+    assert dock.wait_for_references(60)   # built in a thread after the first frame
     viewer.layers[f"labels {two_colour_project.site}"].visible = False
     viewer.layers["tiles"].visible = False
     return dock
