@@ -91,7 +91,7 @@ def _synthetic_ndvi(cover: Cover) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     tile, timeline, pure = best
     sched = acquisitions.schedule(SPEC, stream(SPEC.seed, STREAM_WEATHER, 1))
     weather = acquisitions.weather(SPEC, stream(SPEC.seed, STREAM_WEATHER))
-    acq = obs._s2_acquisitions(SPEC, timeline, sched.s2, weather, stream(SPEC.seed, STREAM_PIXELS, *tile))
+    acq = obs._s2_acquisitions(SPEC, timeline, sched.s2, weather)
     return (np.stack([ndvi(v)[pure] for v, _ in acq]), np.stack([~m[pure] for _, m in acq]), sched.s2)
 
 
