@@ -73,3 +73,21 @@ def test_all_cloud_scenes_have_no_record() -> None:
     assert np.array_equal(kept.s2_ids, np.flatnonzero(~overcast))
     assert np.array_equal(kept.s2, full.s2[~overcast])
     assert np.array_equal(kept.s1_asc, full.s1_asc) and np.array_equal(kept.s1_desc, full.s1_desc)
+
+
+def test_speckle_is_correlated_like_grd_and_runs_through_tile_borders() -> None:
+    from ercnn_napari.sample.speckle import tile_speckle
+
+    passes = [np.concatenate([tile_speckle(SPEC.seed, (0, 0), k, 4.4), tile_speckle(SPEC.seed, (0, 1), k, 4.4)],
+                             axis=1)[..., 0] for k in range(40)]
+    field = np.stack(passes)                                             # [40, 32, 64]
+    assert abs(field.mean() - 1.0) < 0.02 and abs(field.std() - 1 / np.sqrt(4.4)) < 0.02   # 4.4 looks
+
+    def corr(a: int) -> float:
+        return float(np.corrcoef(field[:, :, a].ravel(), field[:, :, a + 1].ravel())[0, 1])
+
+    inside = np.median([corr(a) for a in range(4, 28)])
+    assert 0.55 < inside < 0.8                       # 2/3 for the [1/4, 1/2, 1/4] blur
+    assert abs(corr(31) - inside) < 0.1              # across the tile border as inside
+    # the same pass and tile give the same field whichever tile asks for the ring
+    assert np.array_equal(tile_speckle(SPEC.seed, (0, 0), 3, 4.4), tile_speckle(SPEC.seed, (0, 0), 3, 4.4))

@@ -21,6 +21,7 @@ from ercnn_napari.sample.landcover import Scene
 from ercnn_napari.sample.records import recorded_schedule
 from ercnn_napari.sample.scene import STREAM_PIXELS, stream, tile_bounds_fine
 from ercnn_napari.sample.shading import cast_shadow
+from ercnn_napari.sample.speckle import tile_speckle
 from ercnn_napari.sample.site import FINE_PER_PIXEL, SampleSpec
 from ercnn_napari.sample.spectra import (
     CLOUD_S2,
@@ -155,7 +156,8 @@ def _s1_acquisitions(spec: SampleSpec, tl: TileTimeline, times: np.ndarray, weat
     """Per S1 acquisition of one orbit direction: linear VV, VH [32, 32, 2] with speckle.
 
     The wind on water belongs to the pass (one value over the AoI, ``atmosphere.s1_wind``); the
-    facade term and the speckle are per pixel, from the tile's own stream ``rng``.
+    speckle is spatially correlated and continuous across tiles (``speckle.py``); the facade term
+    is per pixel, from the tile's own stream ``rng``.
     """
     _, wetness = weather.at(times)
     states = tl.state_index(times)
@@ -168,7 +170,7 @@ def _s1_acquisitions(spec: SampleSpec, tl: TileTimeline, times: np.ndarray, weat
         fractions = tl.lit[states[k]] + tl.shaded[states[k]]
         built = fractions[..., 8:].sum(axis=-1, keepdims=True)
         sigma = (fractions @ table) * 10.0 ** (facade_db * built / 10.0)
-        speckle = rng.gamma(S1_LOOKS, 1.0 / S1_LOOKS, size=sigma.shape).astype(np.float32)
+        speckle = tile_speckle(spec.seed, tl.tile, (1 if ascending else 2) * 100000 + k, S1_LOOKS)
         out.append((sigma * speckle).astype(np.float32))
     return out
 
