@@ -13,7 +13,8 @@ rates on the tile ring (all 32x32) versus inside, whose ratio is the seam measur
 
     python benchmarks/sample_recognition.py [--seeds 7,11] [--held-tiles 6] [--windows 10] [--work DIR]
 
-Published weights: ``$ERCNN_PUBLISHED_WEIGHTS`` or ``$ERCNN_SHARED_DIR/models``. Last line::
+Published weights: ``$ERCNN_PUBLISHED_WEIGHTS`` or ``$ERCNN_SHARED_DIR/models``; ``--model FILE``
+scores another model (e.g. the demo baseline) on the same generated tiles. Last line::
 
     published_auc_before=<mean over seeds> published_auc_after=<mean> ... seeds=<n>
 """
@@ -130,12 +131,13 @@ def main() -> None:
     parser.add_argument("--windows", type=int, default=10)
     parser.add_argument("--before-ref", default="main", help="git ref of the 'before' generator ('' = skip)")
     parser.add_argument("--only", choices=("before", "after"), help="measure one version only")
+    parser.add_argument("--model", help="score this model instead of the published weights (e.g. the demo baseline)")
     parser.add_argument("--work", default="/tmp/ercnn_sample_recognition")
     args = parser.parse_args()
 
     from ercnn_napari.ml.weights import load_model
 
-    model, config = load_model(published_weights())
+    model, config = load_model(args.model or published_weights())
     work = Path(args.work)
     versions = {"after": REPO}
     if args.before_ref:
@@ -156,9 +158,11 @@ def main() -> None:
                   f"{row['inside_fp_rate']:.4f} (generated in {seconds:.0f} s)", flush=True)
     parts = []
     for name, rows in results.items():
-        parts.append(f"published_auc_{name}={np.mean([r['auc'] for r in rows]):.3f}")
+        parts.append(f"{'model' if args.model else 'published'}_auc_{name}={np.mean([r['auc'] for r in rows]):.3f}")
     for name, rows in results.items():
-        parts.append(f"hits_{name}={sum(r['hits'] for r in rows)} false_pos_{name}={sum(r['false_pos'] for r in rows)}")
+        ring, inside = np.mean([r["ring_fp_rate"] for r in rows]), np.mean([r["inside_fp_rate"] for r in rows])
+        parts.append(f"hits_{name}={sum(r['hits'] for r in rows)} false_pos_{name}={sum(r['false_pos'] for r in rows)} "
+                     f"ring_fp_{name}={ring:.4f} inside_fp_{name}={inside:.4f}")
     print(" ".join(parts) + f" seeds={len(args.seeds.split(','))}")
 
 

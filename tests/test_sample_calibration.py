@@ -17,7 +17,7 @@ from ercnn_napari.sample import acquisitions, clouds
 from ercnn_napari.sample import calibration as cal
 from ercnn_napari.sample import observations as obs
 from ercnn_napari.sample.landcover import Cover
-from ercnn_napari.sample.scene import STREAM_PIXELS, STREAM_WEATHER, build_scene, stream
+from ercnn_napari.sample.scene import STREAM_WEATHER, build_scene, stream
 from ercnn_napari.sample.site import SampleSpec, utc
 from ercnn_napari.sample.spectra import ndvi
 

@@ -21,8 +21,8 @@ from ercnn_napari.sample.landcover import Scene
 from ercnn_napari.sample.records import recorded_schedule
 from ercnn_napari.sample.scene import STREAM_PIXELS, stream, tile_bounds_fine
 from ercnn_napari.sample.shading import cast_shadow
-from ercnn_napari.sample.speckle import tile_speckle
 from ercnn_napari.sample.site import FINE_PER_PIXEL, SampleSpec
+from ercnn_napari.sample.speckle import tile_speckle
 from ercnn_napari.sample.spectra import (
     CLOUD_S2,
     HAZE_S2,
