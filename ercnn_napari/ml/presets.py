@@ -78,6 +78,9 @@ class TrainConfig:
     lean_gradients: bool = True
     #: train only the head on cached features of the frozen branches (needs freeze="both")
     cache_features: bool = False
+    #: re-estimate the input blocks' batch-norm statistics on the run's training and validation
+    #: windows before training (ml.adapt_bn); the paper lets training move them instead
+    adapt_bn: bool = False
     optimizer: str = "sgd"
     select_by: str = "val_loss"
     #: None = the baseline's architecture; a dict (ModelConfig.to_dict()) = build from scratch
