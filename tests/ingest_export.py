@@ -35,10 +35,10 @@ from ercnn_napari.sample.site import CRS, SampleSpec, iso
 def generator_acquisitions(spec: SampleSpec):
     """(schedule, {tile: (asc list, desc list, s2 list)}, {tile: expected StackedSeries}).
 
-    One deliberate difference from ``synthesize_tile``: an S2 acquisition with no valid pixel in
-    the whole AoI (all cloud) is left out of the expected series, because the authors dropped
-    such scenes (ercnn_facts §8.1) and ingest does too; the generator itself keeps them. The
-    expected series is still computed by the generator's own ``stack``.
+    The export holds every pass, including S2 acquisitions with no valid pixel in the whole AoI
+    (all cloud); the expected series leaves them out, because the authors dropped such scenes and
+    both ingest and the generator (``records.recorded_schedule``) do too. The expected series is
+    computed by the generator's own ``stack`` and equals ``synthesize_tile``'s.
     """
     scene, _ = build_scene(spec)
     sched = acquisitions.schedule(spec, stream(spec.seed, STREAM_WEATHER, 1))
@@ -47,18 +47,17 @@ def generator_acquisitions(spec: SampleSpec):
     for tile in spec.tiles():
         timeline = tile_timeline(scene, spec, tile)
         rng = stream(spec.seed, STREAM_PIXELS, *tile)
-        s2 = _s2_acquisitions(spec, timeline, sched.s2, weather, rng)
-        asc = _s1_acquisitions(timeline, sched.s1_asc, weather, rng, ascending=True)
-        desc = _s1_acquisitions(timeline, sched.s1_desc, weather, rng, ascending=False)
+        s2 = _s2_acquisitions(spec, timeline, sched.s2, weather)
+        asc = _s1_acquisitions(spec, timeline, sched.s1_asc, weather, rng, ascending=True)
+        desc = _s1_acquisitions(spec, timeline, sched.s1_desc, weather, rng, ascending=False)
         raw[tile] = (asc, desc, s2)
-        if tile == (0, 0):   # the replay is the generator: same series as synthesize_tile
-            direct = synthesize_tile(spec, timeline)
-            replay = stack(spec, sched, asc, desc, s2)
-            assert np.array_equal(direct.s2, replay.s2) and np.array_equal(direct.s1_asc, replay.s1_asc)
     seen = np.array([any(raw[t][2][k][1].any() for t in raw) for k in range(len(sched.s2))], bool)
     kept = acquisitions.Schedule(sched.s1_asc, sched.s1_desc, sched.s2[seen])
     for tile, (asc, desc, s2) in raw.items():
         expected[tile] = stack(spec, kept, asc, desc, [a for a, keep in zip(s2, seen, strict=True) if keep])
+    # the replay is the generator: the same series as synthesize_tile, which drops the same scenes
+    direct = synthesize_tile(spec, tile_timeline(scene, spec, (0, 0)))
+    assert np.array_equal(direct.s2, expected[(0, 0)].s2) and np.array_equal(direct.s1_asc, expected[(0, 0)].s1_asc)
     return sched, raw, expected
 
 

@@ -29,7 +29,7 @@ from ercnn_napari.ml.train import is_better  # noqa: E402
 
 CACHED_ARGS = ["--preset", "tiny", "--epochs", "2", "--steps-per-epoch", "3", "--freeze", "both",
                "--cache-features", "--optimizer", "adam", "--learning-rate", "0.01", "--select-by", "val_f1",
-               "--augment", "0-7", "--seed", "5"]
+               "--augment", "0-7", "--seed", "5", "--adapt-bn"]
 
 
 @pytest.fixture(scope="module")
@@ -109,9 +109,11 @@ def test_feature_augmentation_moves_features_and_label_together() -> None:
 def test_configuration_rules() -> None:
     quick = preset_config("quick")
     assert quick.cache_features and quick.freeze == "both" and quick.optimizer == "adam"
-    assert quick.select_by == "val_f1" and max(quick.augment_codes) < 8 and quick.windows_per_sample == 10
+    assert quick.select_by == "last" and max(quick.augment_codes) < 8 and quick.windows_per_sample == 10
     paper = preset_config("paper")
     assert not paper.cache_features and (paper.optimizer, paper.select_by) == ("sgd", "val_loss")
+    assert not paper.adapt_bn and not quick.adapt_bn  # measured, not the default (docs/training.md)
+    assert resolve_config("quick", {"adapt_bn": True}).adapt_bn
     with pytest.raises(ErcnnError, match="freeze both"):
         resolve_config("paper", {"cache_features": True})
     with pytest.raises(ErcnnError, match="codes 0-7"):
@@ -149,8 +151,17 @@ def test_cached_run_trains_the_head_only_and_reports(cached_run: tuple[Path, lis
     assert len(cached) == 1 and "window features" in cached[0].desc
     assert sum(isinstance(m, Step) for m in messages) == 6
     baseline, final = model_weights(run_dir / "checkpoints/baseline.ercnn.h5"), model_weights(run_dir / "model.ercnn.h5")
-    changed = {name.split("/")[0] for name in baseline if not np.array_equal(baseline[name], final[name])}
-    assert changed and all(name.startswith("head_") for name in changed), changed
+    changed = [name for name in baseline if not np.array_equal(baseline[name], final[name])]
+    layers = {name.split("/")[0] for name in changed}
+    # the head trained; of the frozen branches only the input blocks' batch-norm statistics moved (--adapt-bn)
+    assert any(name.startswith("head_") for name in layers), changed
+    assert layers - {n for n in layers if n.startswith("head_")} == {"sar_conv", "opt_conv_1", "opt_conv_2"}, changed
+    frozen_changes = [name for name in changed if not name.startswith("head_")]
+    assert all("moving_mean" in name or "moving_variance" in name for name in frozen_changes), frozen_changes
+    adapted = json.loads((run_dir / "adapted_batch_norm.json").read_text())
+    assert set(adapted) == {"sar_conv", "opt_conv_1", "opt_conv_2"}
+    assert [m.name for m in messages if type(m).__name__ == "Stage"][:3] == [
+        "building the model", "adapting batch-norm statistics", "caching frozen-branch features"]
     evaluation = json.loads((run_dir / "evaluation.json").read_text())
     assert set(evaluation["sets"]) >= {"val"} and evaluation["sets"]["val"]["after"]["complete"]
 

@@ -17,7 +17,7 @@ from ercnn_napari.sample import acquisitions, clouds
 from ercnn_napari.sample import calibration as cal
 from ercnn_napari.sample import observations as obs
 from ercnn_napari.sample.landcover import Cover
-from ercnn_napari.sample.scene import STREAM_PIXELS, STREAM_WEATHER, build_scene, stream
+from ercnn_napari.sample.scene import STREAM_WEATHER, build_scene, stream
 from ercnn_napari.sample.site import SampleSpec, utc
 from ercnn_napari.sample.spectra import ndvi
 
@@ -91,7 +91,7 @@ def _synthetic_ndvi(cover: Cover) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     tile, timeline, pure = best
     sched = acquisitions.schedule(SPEC, stream(SPEC.seed, STREAM_WEATHER, 1))
     weather = acquisitions.weather(SPEC, stream(SPEC.seed, STREAM_WEATHER))
-    acq = obs._s2_acquisitions(SPEC, timeline, sched.s2, weather, stream(SPEC.seed, STREAM_PIXELS, *tile))
+    acq = obs._s2_acquisitions(SPEC, timeline, sched.s2, weather)
     return (np.stack([ndvi(v)[pure] for v, _ in acq]), np.stack([~m[pure] for _, m in acq]), sched.s2)
 
 
@@ -119,3 +119,27 @@ def test_backscatter_levels_are_gamma_nought_in_published_ranges() -> None:
     for cover, ((vv_lo, vv_hi), (vh_lo, vh_hi)) in ranges.items():
         vv, vh = db[cover]
         assert vv_lo <= vv <= vv_hi and vh_lo <= vh <= vh_hi, (cover, vv, vh)
+
+
+def test_reflectance_levels_are_l1c_toa_in_published_ranges() -> None:
+    """End-member TOA reflectance (B04 red, B08 NIR, B11 SWIR1) of a green mid-summer day and a dormant
+    mid-winter day inside the typical ranges of docs/sample_data.md; built surfaces brighter in SWIR
+    than in NIR (the NDBI sign), vegetation the reverse."""
+    from ercnn_napari.sample.landcover import N_COVERS, Roof
+    from ercnn_napari.sample.spectra import s2_endmembers
+
+    summer = s2_endmembers(utc("2018-07-01T10:47:00"), wetness=0.0)
+    winter = s2_endmembers(utc("2018-01-15T10:47:00"), wetness=0.0)
+    red, nir, swir = 3, 7, 11
+    ranges = {Cover.GRASS: ((.03, .09), (.15, .40), (.15, .25)), Cover.TREE: ((.02, .07), (.15, .35), (.10, .20)),
+              Cover.BARE: ((.10, .20), (.15, .30), (.25, .35)), Cover.ROAD: ((.05, .12), (.05, .12), (.05, .14)),
+              Cover.WATER: ((.0, .06), (.0, .03), (.0, .03))}
+    for table in (summer, winter):
+        for cover, bounds in ranges.items():
+            for band, (lo, hi) in zip((red, nir, swir), bounds, strict=True):
+                assert lo <= table[cover, band] <= hi, (cover, band, table[cover, band])
+    for cover in (Cover.GRASS, Cover.TREE, Cover.CROP):
+        assert summer[cover, nir] > 1.3 * summer[cover, swir]                  # NDBI < 0 when green
+    for roof in (Roof.RED_TILE, Roof.FLAT_GREY, Roof.METAL, Roof.SLATE, Roof.BITUMEN):
+        row = summer[N_COVERS + roof - 1]
+        assert row[swir] >= row[nir] > 0.07 and 0.06 <= row[red] <= 0.22, roof

@@ -160,7 +160,6 @@ def run(args: argparse.Namespace) -> int:
 def _show_run(finetune: object, run_dir: Path) -> None:
     """Replay a finished run's events into the fine-tune dock (loss curve, results table)."""
     from ercnn_napari.core.messages import parse_message
-    from ercnn_napari.napari_plugin.run_results import read_evaluation, result_rows
 
     events = run_dir / "events.jsonl"
     if events.is_file():
@@ -184,7 +183,7 @@ def _show_run(finetune: object, run_dir: Path) -> None:
     finetune.state_label.setText(f"finished: {run_dir.name}")
     finetune.predict_button.setEnabled(True)
     if (run_dir / "evaluation.json").is_file():
-        finetune.results.show_rows(result_rows(read_evaluation(run_dir)))
+        finetune.show_results(run_dir)  # the before/after table with the index baseline's columns
 
 
 def _size(text: str) -> tuple[int, int]:

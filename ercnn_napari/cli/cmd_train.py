@@ -49,6 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-features", action=argparse.BooleanOptionalAction, default=None,
                         help="with --freeze both: cache the frozen branches' features and train only the head "
                              "(the quick preset's CPU shortcut; --no-cache-features turns it off)")
+    parser.add_argument("--adapt-bn", action=argparse.BooleanOptionalAction, default=None,
+                        help="re-estimate the input blocks' batch-norm statistics on the run's windows before "
+                             "training (quick: on; paper: off)")
     parser.add_argument("--optimizer", choices=("sgd", "adam"), help="sgd with momentum (paper) or adam (quick)")
     parser.add_argument("--select-by", choices=("val_loss", "val_f1", "last"),
                         help="which epoch's model is kept: lowest validation loss (paper), best "
@@ -145,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
         "lean_gradients": None if args.gradients is None else args.gradients == "lean",
         "evaluate": False if args.no_evaluate else None,
         "cache_features": args.cache_features, "optimizer": args.optimizer, "select_by": args.select_by,
+        "adapt_bn": args.adapt_bn,
         "augment_codes": None if args.augment is None else parse_codes(args.augment),
         "context": args.context,
     }

@@ -129,10 +129,37 @@ class TrainingLoop:
         self.cache = None
         if cfg.cache_features:
             self.cache = FeatureCache(self.backbone, self.reader.windows)
+
         lean = cfg.lean_gradients and not cfg.cache_features
         self.train_step = make_train_step(self.strategy, self.trained, self.optimizer, lean, cfg.context)
         self.val_step = make_validation_step(self.strategy, self.trained, cfg.context)
         self.sync_statistics = make_statistics_sync(self.strategy, self.model.non_trainable_variables, tf)
+
+    def _adapt_batch_norm(self) -> None:
+        """Re-estimate the input blocks' batch-norm statistics on this run's windows (ml.adapt_bn).
+
+        Only at the start of a run: a resumed run restores the adapted statistics from its
+        checkpoint. The baseline saved in the run folder is the unadapted one (the "before").
+        """
+        from ercnn_napari.ml.adapt_bn import adapt_batch_norm
+
+        tiles = list(dict.fromkeys(self.inputs.train_tiles + self.inputs.val_tiles))
+        n = self.config.windows_per_sample
+        started = time.perf_counter()
+
+        def windows(pass_index: int) -> Any:
+            for done, tile in enumerate(tiles, start=1):
+                indices = [int(i) for i in evenly_spaced(self.inputs.n_windows[tile], n)]
+                yield self.reader.windows(tile, indices)
+                self.sink.emit(Progress(done=done, total=len(tiles), unit="tiles", desc=(
+                    f"batch-norm statistics of tile {format_tile_id(tile)} (pass {pass_index + 1} of 2)")))
+
+        report = adapt_batch_norm(self.model, windows)
+        if self.layout.is_chief:
+            self.run.write_json(self.run.root / "adapted_batch_norm.json", report)
+        self.sink.emit(Progress(done=len(tiles), total=len(tiles), unit="tiles", desc=(
+            f"re-estimated the batch-norm statistics of {', '.join(report)} on {len(tiles)} tiles "
+            f"in {time.perf_counter() - started:.0f} s")))
 
     def _choose_windows(self, n_windows: int, rng: np.random.Generator) -> np.ndarray:
         if self.config.cache_features:  # a fixed set per tile, so that its features can be cached
@@ -228,9 +255,13 @@ class TrainingLoop:
                                    steps_per_epoch=plan.steps_per_epoch, total=cfg.epochs * plan.steps_per_epoch,
                                    config=cfg.to_dict() | {"plan": plan.describe(), "resumed_at": resumed_at}))
             self.stages = stages = (["building the model"]
+                                    + (["adapting batch-norm statistics"] if cfg.adapt_bn and not self.resuming else [])
                                     + (["caching frozen-branch features"] if cfg.cache_features else [])
                                     + ["training"] + (["evaluating before/after"] if cfg.evaluate else []))
             self._build(check_memory)  # announces its stage after the memory pre-flight
+            if cfg.adapt_bn and not self.resuming:
+                self._stage(stages, "adapting batch-norm statistics")
+                self._adapt_batch_norm()
             if self.cache is not None:
                 self._stage(stages, "caching frozen-branch features")
                 if not self._fill_cache():

@@ -36,7 +36,7 @@ from ercnn_napari.napari_plugin.devices import device_choices
 from ercnn_napari.napari_plugin.loss_plot import LossPlot
 from ercnn_napari.napari_plugin.progress_bar import RunProgress, WorkerBar
 from ercnn_napari.napari_plugin.readiness import finetune_blocker
-from ercnn_napari.napari_plugin.run_results import ResultsTable, read_evaluation, result_rows
+from ercnn_napari.napari_plugin.run_results import ResultsTable, index_note, read_evaluation, result_rows
 from ercnn_napari.napari_plugin.worker_process import WorkerProcess, WorkerResult
 
 PRESETS = ("quick", "paper")
@@ -110,6 +110,8 @@ class FinetuneDock(QWidget):
         self.run_label.setTextInteractionFlags(self.run_label.textInteractionFlags() | _selectable())
         self.loss_plot = LossPlot(self)
         self.results = ResultsTable(self.context.jump_to)
+        self.index_label = QLabel("")  # which index the "index" columns show, or why they are empty
+        self.index_label.setWordWrap(True)
         self.predict_button = QPushButton("Predict visible tiles with this run")
         self.predict_button.setEnabled(False)
         self.predict_button.clicked.connect(self.predict_visible)
@@ -136,8 +138,9 @@ class FinetuneDock(QWidget):
         layout.addWidget(self.preflight_label)
         layout.addWidget(self.run_label)
         layout.addWidget(self.loss_plot, 1)
-        layout.addWidget(QLabel("Validation / test before → after (click a tile to go there)"))
+        layout.addWidget(QLabel("Validation / test before → after, beside the index baseline (click a tile to go there)"))
         layout.addWidget(self.results, 1)
+        layout.addWidget(self.index_label)
         layout.addWidget(self.predict_button)
         self._fill_baselines()
 
@@ -241,6 +244,7 @@ class FinetuneDock(QWidget):
 
     def _launch(self, args: list[str], state: str) -> None:
         self.results.show_rows([])
+        self.index_label.setText("")
         self.predict_button.setEnabled(False)
         self.resume_button.setEnabled(False)
         self.result = None
@@ -307,10 +311,17 @@ class FinetuneDock(QWidget):
         self.context.run_finished.emit(str(self.run_dir))
         self.predict_button.setEnabled(True)
         self._fill_baselines()
+        self.show_results(self.run_dir)
+
+    def show_results(self, run_dir: Path) -> None:
+        """The run's before/after table, the index baseline's columns and the line naming that index."""
         try:
-            self.results.show_rows(result_rows(read_evaluation(self.run_dir)))
+            evaluation = read_evaluation(run_dir)
         except ErcnnError as exc:
             show_info(str(exc))
+            return
+        self.results.show_rows(result_rows(evaluation))
+        self.index_label.setText(index_note(evaluation))
 
     def predict_visible(self) -> None:
         """Hand the finished run and the tiles in view to the review dock."""

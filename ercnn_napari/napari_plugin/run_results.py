@@ -3,6 +3,12 @@
 The trainer scores the baseline and the fine-tuned model on the validation and test tiles of the
 split. One row per tile shows F1 and IoU before -> after, so the analyst sees *where* the fine-tune
 helped or hurt; clicking a row jumps to that tile to look at the labels and images there.
+
+Beside them, the index-difference baseline (``evaluation.json``'s ``index_baseline``: the index with
+the best F1 on the run's training tiles, at the threshold fitted there) on the same tiles: a
+reviewer's first question is whether the network beats a plain index difference, so the answer
+sits in the same row. When the project cannot give that baseline, :func:`index_note` says why
+instead of leaving the columns silently empty.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from qtpy.QtWidgets import QAbstractItemView, QTableWidget, QTableWidgetItem
 from ercnn_napari.core.errors import ErcnnError
 from ercnn_napari.core.tiles import TileId, parse_tile_id
 
-COLUMNS = ("set", "tile", "F1 before", "F1 after", "IoU before", "IoU after")
+COLUMNS = ("set", "tile", "F1 before", "F1 after", "IoU before", "IoU after", "F1 index", "IoU index")
 
 
 @dataclass
@@ -31,6 +37,8 @@ class ResultRow:
     f1_after: float
     iou_before: float
     iou_after: float
+    f1_index: float = math.nan
+    iou_index: float = math.nan
 
 
 def read_evaluation(run_dir: str | Path) -> dict[str, Any]:
@@ -48,24 +56,46 @@ def result_rows(evaluation: dict[str, Any]) -> list[ResultRow]:
     """Overall row then one row per tile, for each set (val first, then test)."""
     rows: list[ResultRow] = []
     sets = evaluation.get("sets", {})
+    index_sets = (evaluation.get("index_baseline") or {}).get("sets", {})
     for set_name in sorted(sets, key=lambda s: (s != "val", s)):
         entry = sets[set_name]
         before, after = entry.get("before", {}), entry.get("after", {})
-        rows.append(ResultRow(set_name, None, *_scores(before.get("overall", {}), after.get("overall", {}))))
+        index = index_sets.get(set_name, {})
+        rows.append(ResultRow(set_name, None, *_scores(before.get("overall", {}), after.get("overall", {}),
+                                                       index.get("overall", {}))))
         tiles_before = before.get("per_tile", {})
         tiles_after = after.get("per_tile", {})
+        tiles_index = index.get("per_tile", {})
         for name in sorted(set(tiles_before) | set(tiles_after), key=lambda n: parse_tile_id(n)):
             rows.append(ResultRow(set_name, parse_tile_id(name),
-                                  *_scores(tiles_before.get(name, {}), tiles_after.get(name, {}))))
+                                  *_scores(tiles_before.get(name, {}), tiles_after.get(name, {}),
+                                           tiles_index.get(name, {}))))
     return rows
 
 
-def _scores(before: dict[str, Any], after: dict[str, Any]) -> tuple[float, float, float, float]:
-    def get(d: dict[str, Any], key: str) -> float:
-        value = d.get(key)
-        return float("nan") if value is None else float(value)
+def index_note(evaluation: dict[str, Any]) -> str:
+    """One line on the index columns: which index, its fitted threshold, or why there is none."""
+    index = evaluation.get("index_baseline")
+    if not index:
+        return "index baseline: not in this run's evaluation (a run from before it existed)"
+    if "skipped" in index:
+        return f"index baseline not available: {index['skipped']}"
+    threshold = index.get("threshold")
+    if threshold is None or (isinstance(threshold, float) and math.isnan(threshold)):
+        return f"index baseline ({index.get('index', '?')}): no threshold (the training tiles hold no change)"
+    return (f"index columns: {str(index.get('index', '?')).upper()} difference at {float(threshold):.3f}, "
+            f"the cut fitted on the training tiles (training F1 {_fmt(_get(index, 'train_f1'))})")
 
-    return get(before, "f1"), get(after, "f1"), get(before, "iou"), get(after, "iou")
+
+def _get(d: dict[str, Any], key: str) -> float:
+    value = d.get(key)
+    return float("nan") if value is None else float(value)
+
+
+def _scores(before: dict[str, Any], after: dict[str, Any],
+            index: dict[str, Any]) -> tuple[float, float, float, float, float, float]:
+    return (_get(before, "f1"), _get(after, "f1"), _get(before, "iou"), _get(after, "iou"),
+            _get(index, "f1"), _get(index, "iou"))
 
 
 def _fmt(value: float) -> str:
@@ -91,7 +121,7 @@ class ResultsTable(QTableWidget):
         for i, row in enumerate(rows):
             tile = "overall" if row.tile is None else f"{row.tile[0]}:{row.tile[1]}"
             values = (row.set_name, tile, _fmt(row.f1_before), _fmt(row.f1_after),
-                      _fmt(row.iou_before), _fmt(row.iou_after))
+                      _fmt(row.iou_before), _fmt(row.iou_after), _fmt(row.f1_index), _fmt(row.iou_index))
             for j, text in enumerate(values):
                 item = QTableWidgetItem(text)
                 if j >= 2:

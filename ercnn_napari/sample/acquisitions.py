@@ -32,11 +32,20 @@ WEATHER_MEMORY_DAYS = 4.0
 
 @dataclass(frozen=True)
 class Schedule:
-    """Acquisition times (UNIX s, sorted) of the three streams."""
+    """Acquisition times (UNIX s, sorted) of the three streams.
+
+    ``s2_ids`` numbers each S2 acquisition in the full schedule (its clouds and atmosphere are
+    keyed by it), so dropping fully cloudy scenes (``records.py``) changes no other acquisition.
+    """
 
     s1_asc: np.ndarray
     s1_desc: np.ndarray
     s2: np.ndarray
+    s2_ids: np.ndarray | None = None
+
+    def s2_numbers(self) -> np.ndarray:
+        """The S2 acquisitions' numbers in the full schedule (0..n-1 when nothing was dropped)."""
+        return np.arange(self.s2.size) if self.s2_ids is None else self.s2_ids
 
 
 def _periodic(first: str, step_days: float, end: float) -> np.ndarray:

@@ -14,9 +14,11 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from ercnn_napari.sample.acquisitions import Schedule
 from ercnn_napari.sample.files import observation_path
 from ercnn_napari.sample.landcover import Scene
 from ercnn_napari.sample.observations import TileTimeline, synthesize_tile, tile_timeline
+from ercnn_napari.sample.records import recorded_schedule
 from ercnn_napari.sample.site import SampleSpec
 
 
@@ -26,7 +28,8 @@ def write_observations(folder: Path, spec: SampleSpec, scene: Scene, tiles: list
     """Write ``folder/{y}_{x}.tfrecords`` for ``tiles``; returns the file size of each."""
     folder.mkdir(parents=True, exist_ok=True)
     report = progress or (lambda desc, done, total: None)
-    jobs = [(spec, tile_timeline(scene, spec, tile), str(observation_path(folder, tile))) for tile in tiles]
+    sched = recorded_schedule(spec)        # once here, not once per worker
+    jobs = [(spec, tile_timeline(scene, spec, tile), str(observation_path(folder, tile)), sched) for tile in tiles]
     workers = max(1, min(workers or (os.cpu_count() or 1), len(jobs)))
     sizes: dict[tuple[int, int], int] = {}
     report("observations", 0, len(jobs))
@@ -44,11 +47,11 @@ def write_observations(folder: Path, spec: SampleSpec, scene: Scene, tiles: list
     return sizes
 
 
-def _write_one(job: tuple[SampleSpec, TileTimeline, str]) -> tuple[tuple[int, int], int]:
+def _write_one(job: tuple[SampleSpec, TileTimeline, str, Schedule]) -> tuple[tuple[int, int], int]:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from ercnn_napari.ml.tfrecords import write_stacked
 
-    spec, timeline, path = job
-    series = synthesize_tile(spec, timeline)
+    spec, timeline, path, sched = job
+    series = synthesize_tile(spec, timeline, sched)
     write_stacked(path, series.timestamps, series.s1_asc, series.s1_desc, series.s2)
     return timeline.tile, Path(path).stat().st_size

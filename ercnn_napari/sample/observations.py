@@ -16,11 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ercnn_napari.core.constants import PIXEL_SIZE_M, TILE_SIZE
-from ercnn_napari.sample import acquisitions, clouds
+from ercnn_napari.sample import acquisitions, atmosphere, clouds, records
 from ercnn_napari.sample.landcover import Scene
-from ercnn_napari.sample.scene import STREAM_PIXELS, STREAM_WEATHER, stream, tile_bounds_fine
+from ercnn_napari.sample.records import recorded_schedule
+from ercnn_napari.sample.scene import STREAM_PIXELS, stream, tile_bounds_fine
 from ercnn_napari.sample.shading import cast_shadow
 from ercnn_napari.sample.site import FINE_PER_PIXEL, SampleSpec
+from ercnn_napari.sample.speckle import tile_speckle
 from ercnn_napari.sample.spectra import (
     CLOUD_S2,
     HAZE_S2,
@@ -98,56 +100,77 @@ def _fractions(em: np.ndarray, select: np.ndarray) -> np.ndarray:
     return (counts.reshape(n, n, N_ENDMEMBERS) / FINE_PER_PIXEL**2).astype(np.float32)
 
 
-def synthesize_tile(spec: SampleSpec, timeline: TileTimeline) -> StackedSeries:
-    """The stacked 17-channel series of one tile (deterministic for spec.seed and the tile)."""
-    sched = acquisitions.schedule(spec, stream(spec.seed, STREAM_WEATHER, 1))
-    weather = acquisitions.weather(spec, stream(spec.seed, STREAM_WEATHER))
+def synthesize_tile(spec: SampleSpec, timeline: TileTimeline,
+                    sched: acquisitions.Schedule | None = None) -> StackedSeries:
+    """The stacked 17-channel series of one tile (deterministic for spec.seed and the tile).
+
+    Only passes with a record count (``records.recorded_schedule``: no all-cloud S2 scenes);
+    ``sched`` is that schedule when the caller already has it (it takes seconds to find).
+    """
+    sched = sched or recorded_schedule(spec)
+    weather = records.weather(spec)
     y, x = timeline.tile
     rng = stream(spec.seed, STREAM_PIXELS, y, x)
-    s2 = _s2_acquisitions(spec, timeline, sched.s2, weather, rng)
-    asc = _s1_acquisitions(timeline, sched.s1_asc, weather, rng, ascending=True)
-    desc = _s1_acquisitions(timeline, sched.s1_desc, weather, rng, ascending=False)
+    s2 = _s2_acquisitions(spec, timeline, sched.s2, weather, sched.s2_numbers())
+    asc = _s1_acquisitions(spec, timeline, sched.s1_asc, weather, rng, ascending=True)
+    desc = _s1_acquisitions(spec, timeline, sched.s1_desc, weather, rng, ascending=False)
     return stack(spec, sched, asc, desc, s2)
 
 
 def _s2_acquisitions(spec: SampleSpec, tl: TileTimeline, times: np.ndarray, weather: acquisitions.Weather,
-                     rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per S2 acquisition: (reflectance [32, 32, 13] quantised like L1C, valid mask [32, 32])."""
+                     numbers: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per S2 acquisition: (reflectance [32, 32, 13] quantised like L1C, valid mask [32, 32]).
+
+    ``numbers`` are the acquisitions' numbers in the full schedule (default 0..n-1). Everything
+    that belongs to the pass -- haze, gain, clouds, cloud brightness -- is an AoI-wide field keyed
+    by that number (``atmosphere.py``), so neighbouring tiles agree at their border; only the
+    sensor noise is drawn per pixel, from a stream keyed by the tile and the pass.
+    """
+    numbers = np.arange(len(times)) if numbers is None else np.asarray(numbers)
     cloudiness, wetness = weather.at(times)
     states = tl.state_index(times)
     y, x = tl.tile
-    aoi_m = max(spec.rows, spec.cols) * TILE_SIZE * PIXEL_SIZE_M
+    aoi_px = max(spec.rows, spec.cols) * TILE_SIZE
+    aoi_m = aoi_px * PIXEL_SIZE_M
+    row0, col0 = y * TILE_SIZE, x * TILE_SIZE
     out = []
     for k, t in enumerate(times):
+        number = int(numbers[k])
         table = s2_endmembers(float(t), float(wetness[k]))
         surface = tl.lit[states[k]] @ table + SHADOW_LIGHT * (tl.shaded[states[k]] @ table)
-        haze = rng.lognormal(0.0, 0.5) - 0.6
-        gain = 1.0 + 0.02 * rng.standard_normal()
-        toa = surface * gain + haze * HAZE_S2 + S2_NOISE * rng.standard_normal(surface.shape).astype(np.float32)
-        lat = clouds.cloud_lattices(spec.seed, k, float(cloudiness[k]), aoi_m)
-        opacity, mask, shade = clouds.tile_clouds(lat, float(t), y * TILE_SIZE, x * TILE_SIZE, TILE_SIZE)
+        sky = atmosphere.s2_pass(spec.seed, number, aoi_px)
+        haze = atmosphere.haze_field(sky, row0, col0, TILE_SIZE)[..., None]
+        noise = stream(spec.seed, STREAM_PIXELS, y, x, number).standard_normal(surface.shape).astype(np.float32)
+        toa = surface * sky.gain + haze * HAZE_S2 + S2_NOISE * noise
+        lat = clouds.cloud_lattices(spec.seed, number, float(cloudiness[k]), aoi_m)
+        opacity, mask, shade = clouds.tile_clouds(lat, float(t), row0, col0, TILE_SIZE)
         toa = toa * (1.0 - CLOUD_SHADOW_DEPTH * shade * (1.0 - opacity))[..., None]
-        brightness = 0.8 + 0.3 * rng.uniform()
-        toa = (1.0 - opacity[..., None]) * toa + opacity[..., None] * CLOUD_S2 * brightness
+        toa = (1.0 - opacity[..., None]) * toa + opacity[..., None] * CLOUD_S2 * sky.cloud_brightness
         toa = np.round(np.clip(toa, 0.0, 1.5) * 1e4) / 1e4           # L1C: integers / 10000
         out.append((toa.astype(np.float32), ~mask))
     return out
 
 
-def _s1_acquisitions(tl: TileTimeline, times: np.ndarray, weather: acquisitions.Weather,
+def _s1_acquisitions(spec: SampleSpec, tl: TileTimeline, times: np.ndarray, weather: acquisitions.Weather,
                      rng: np.random.Generator, ascending: bool) -> list[np.ndarray]:
-    """Per S1 acquisition of one orbit direction: linear VV, VH [32, 32, 2] with speckle."""
+    """Per S1 acquisition of one orbit direction: linear VV, VH [32, 32, 2] with speckle.
+
+    The wind on water belongs to the pass (one value over the AoI, ``atmosphere.s1_wind``); the
+    speckle is spatially correlated and continuous across tiles (``speckle.py``); the facade term
+    is per pixel, from the tile's own stream ``rng``.
+    """
     _, wetness = weather.at(times)
     states = tl.state_index(times)
     # strong urban returns depend on how facades face the radar: a static per-pixel term per direction
     facade_db = rng.normal(0.0, 2.5, size=(TILE_SIZE, TILE_SIZE, 1)).astype(np.float32)
     out = []
     for k, t in enumerate(times):
-        table = s1_endmembers(float(t), float(wetness[k]), float(rng.standard_normal()), ascending)
+        wind = atmosphere.s1_wind(spec.seed, k, ascending)
+        table = s1_endmembers(float(t), float(wetness[k]), wind, ascending)
         fractions = tl.lit[states[k]] + tl.shaded[states[k]]
         built = fractions[..., 8:].sum(axis=-1, keepdims=True)
         sigma = (fractions @ table) * 10.0 ** (facade_db * built / 10.0)
-        speckle = rng.gamma(S1_LOOKS, 1.0 / S1_LOOKS, size=sigma.shape).astype(np.float32)
+        speckle = tile_speckle(spec.seed, tl.tile, (1 if ascending else 2) * 100000 + k, S1_LOOKS)
         out.append((sigma * speckle).astype(np.float32))
     return out
 

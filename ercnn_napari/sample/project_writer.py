@@ -23,12 +23,12 @@ from ercnn_napari.core.tiles import format_tile_id, tile_stem
 from ercnn_napari.sample import acquisitions, truth
 from ercnn_napari.sample.files import ANSWER_DIR, OBSERVATIONS_DIR, SAMPLE_FILE, TIMESTAMPS_FILE  # noqa: F401
 from ercnn_napari.sample.landcover import Scene
+from ercnn_napari.sample.records import recorded_schedule
 from ercnn_napari.sample.render import render_tile
 from ercnn_napari.sample.scene import (
     STREAM_LABELS,
     STREAM_RENDER,
     STREAM_SPLITS,
-    STREAM_WEATHER,
     stream,
     tile_bounds_fine,
 )
@@ -171,8 +171,7 @@ def _write_answer_key(root: Path, spec: SampleSpec, scene: Scene, keys: dict, la
 
 def write_timestamps(root: Path, spec: SampleSpec) -> np.ndarray:
     """``observations/timestamps.json``: the stacked time axis shared by all tiles (TF-free readers)."""
-    sched = acquisitions.schedule(spec, stream(spec.seed, STREAM_WEATHER, 1))
-    stamps = acquisitions.stacked_timestamps(spec, sched)
+    stamps = acquisitions.stacked_timestamps(spec, recorded_schedule(spec))
     data = {"timestamps": [float(t) for t in stamps], "iso": [iso(t) for t in stamps],
             "note": "UNIX seconds (UTC) of the stacked 2-day steps, identical for every tile"}
     atomic_write_text(root / OBSERVATIONS_DIR / TIMESTAMPS_FILE, json.dumps(data, indent=0))

@@ -22,6 +22,8 @@ STREAM_RENDER = 5
 STREAM_WEATHER = 6
 STREAM_CLOUDS = 7
 STREAM_PIXELS = 8
+STREAM_ATMOSPHERE = 9
+STREAM_SPECKLE = 10
 
 
 def stream(seed: int, *keys: int) -> np.random.Generator:
