@@ -18,9 +18,9 @@ Why it is bounded, and what differs from running ``train``/``suggest``/``evaluat
   nothing. The backbone features of every (tile, window) are computed once, so a round costs
   seconds;
 * the MC-dropout passes of the frozen backbone (recurrent dropout on, as ``suggest`` runs the
-  network) are computed once per pool tile too; each round applies the current head to them. This
-  is MC dropout of the fine-tuned model with the same dropout masks every round. The head runs in
-  inference mode on them (``suggest`` runs the whole network with ``training=True``).
+  network, batch normalisation in inference mode) are computed once per pool tile too; each round
+  applies the current head to them. This is MC dropout of the fine-tuned model with the same
+  dropout masks every round.
 
 Printed: the tiles, the F1 of a head trained on the whole pool, the curve per round (suggested,
 each random seed, random mean), then as the last line::
@@ -85,10 +85,12 @@ class Cache:
         from ercnn_napari.ml.evaluate import evenly_spaced, fit_time_steps
         from ercnn_napari.ml.frozen_backbone import split_model
         from ercnn_napari.ml.observations import open_observations
+        from ercnn_napari.ml.suggest import dropout_only
         from ercnn_napari.ml.weights import load_model
 
         model, config = load_model(weights)
         backbone, self.head = split_model(model)
+        dropout_only(backbone)  # MC passes: dropout on, batch norm as trained (and never updated)
         self.start_weights = [w.copy() for w in self.head.get_weights()]
         source = open_observations(Project.open(root))
         plain = tf.function(lambda x: backbone(x, training=False), reduce_retracing=True)

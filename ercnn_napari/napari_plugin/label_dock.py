@@ -44,6 +44,7 @@ from ercnn_napari.napari_plugin.project_layers import (
     tile_styles,
 )
 from ercnn_napari.napari_plugin.reference_controls import ReferenceControls
+from ercnn_napari.napari_plugin.reference_panel import ReferencePanel
 from ercnn_napari.napari_plugin.split_editor import SplitEditor
 from ercnn_napari.napari_plugin.suggest_panel import SuggestPanel
 from ercnn_napari.napari_plugin.swipe import SwipeControls
@@ -90,6 +91,7 @@ class LabelDock(QWidget):
         self.mine_button.clicked.connect(lambda: self.resolve_conflicts(keep_mine=True))
         self.reference = ReferenceControls(self)
         self.swipe = SwipeControls(self.viewer, self)  # swipe + side by side (swipe.py)
+        self.fetch_reference = ReferencePanel(self.viewer, self._set_reference_layers, self)  # reference_panel.py
         self.suggest = SuggestPanel(self.viewer, lambda t: (self.context.jump_to(t), self.select_tile(t)), self)
         self.tile_edit = QLineEdit()
         self.tile_edit.setPlaceholderText("y:x")
@@ -127,6 +129,7 @@ class LabelDock(QWidget):
         layout.addLayout(conflicts)
         layout.addWidget(self.reference)
         layout.addWidget(self.swipe)
+        layout.addWidget(self.fetch_reference)
         tile_box = QGroupBox("Tile")
         tile_layout = QVBoxLayout(tile_box)
         jump = QHBoxLayout()
@@ -230,6 +233,11 @@ class LabelDock(QWidget):
         self.session.mosaic = self.labels_layer.data
         self.viewer.layers.selection.active = self.labels_layer
         self.viewer.reset_view()
+
+    def _set_reference_layers(self, layers: dict[str, Any]) -> None:
+        self.reference_layers = layers
+        self.reference.set_layers(layers)
+        self.swipe.set_layers(layers)
 
     def shutdown(self) -> None:
         """Flush and stop autosaving (the window is closing)."""
