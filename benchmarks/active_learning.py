@@ -141,7 +141,7 @@ def fine_tune(cache: Cache, labels: dict, tiles: list, steps: int, seed: int) ->
             maps = tf.reduce_max(tf.reshape(maps, tf.concat([[n, k], tf.shape(maps)[1:]], 0)), axis=1)
             loss = tanimoto_complement_loss(y, maps)
         grads = tape.gradient(loss, head.trainable_variables)
-        optimizer.apply_gradients(zip(grads, head.trainable_variables))
+        optimizer.apply_gradients(zip(grads, head.trainable_variables, strict=True))
         return loss
 
     for _ in range(steps):
