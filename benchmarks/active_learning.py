@@ -30,7 +30,7 @@ each random seed, random mean), then as the last line::
 The target is ``--target-fraction`` (default 0.9) of the F1 that the whole pool reaches; a count is
 the number of labelled tiles at which an order first reaches it, ``<pool>+`` if it never does.
 
-Usage: ``python benchmarks/active_learning.py [--pool 24] [--batch 4] [--test 8] [--seeds 3]``.
+Usage: ``python benchmarks/active_learning.py [--pool 12] [--batch 2] [--test 6] [--seeds 3]``.
 Needs the published weights (``$ERCNN_PUBLISHED_WEIGHTS`` or ``$ERCNN_SHARED_DIR/models``).
 The default run took 65 minutes on two cores shared with other jobs (load 10-28): 41 for the
 observations and backbone passes (kept in ``--workdir`` for a rerun), 23 for 25 head fine-tunes.
@@ -194,9 +194,9 @@ def session(cache: Cache, labels: dict, pool: list, test: list, seed_batch: list
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pool", type=int, default=24)
-    parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--test", type=int, default=8)
+    parser.add_argument("--pool", type=int, default=12)
+    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--test", type=int, default=6)
     parser.add_argument("--windows", type=int, default=6, help="evenly spaced windows per tile")
     parser.add_argument("--passes", type=int, default=4, help="MC-dropout passes per pool tile")
     parser.add_argument("--steps", type=int, default=150, help="Adam steps of each head fine-tune")

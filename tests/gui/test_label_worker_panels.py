@@ -74,7 +74,7 @@ def test_suggest_tiles_from_the_label_dock_with_cancel(make_napari_viewer, worke
     # a full run: the list and the uncertainty layer appear, among the unlabelled tiles only
     run.action.button.click()
     assert not run.run_progress.isHidden()
-    _wait_done(qtbot, run, 240_000)
+    _wait_done(qtbot, run, 400_000)
     assert "suggestions saved" in run.state_label.text(), run.state_label.text()
     document = json.loads((suggestions_dir(root) / SUGGESTIONS_FILE).read_text())
     assert document["method"] == "disagreement" and sorted(document["scores"]) == ["1:1", "1:2"]
