@@ -1,5 +1,6 @@
-"""``ercnn-napari reference``: local rasters in another CRS and a GDAL TMS served on 127.0.0.1,
-reprojected onto the grid, cached as COGs with overviews (resumably) and cut into per-tile PNGs."""
+"""``ercnn-napari reference``: local rasters in another CRS, and a GDAL TMS, an OGC WMS and an OGC WMTS
+served on 127.0.0.1 (tests/tile_server.py), reprojected onto the grid, cached as COGs with overviews
+(resumably) and cut into per-tile PNGs."""
 
 from __future__ import annotations
 
@@ -159,10 +160,22 @@ def tile_server():
         proc.wait(timeout=10)
 
 
-def test_gdal_tms_description_on_loopback(tmp_path: Path, tile_server, monkeypatch) -> None:
+def _reference_cli(project: Project, *args: str) -> None:
+    """``ercnn-napari reference PROJECT ARGS`` as its own process (GDAL's HTTP must bypass proxies)."""
+    env = dict(os.environ, NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost")
+    result = subprocess.run([sys.executable, "-m", "ercnn_napari", "reference", str(project.root), *args],
+                            capture_output=True, text=True, timeout=180, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def _requests(server: subprocess.Popen, kind: str) -> list[str]:
+    """The image requests the server logged (``kind`` = GET, GETMAP or GETTILE), after stopping it."""
+    server.terminate()
+    return [line for line in server.stderr.read().splitlines() if line.split(" ")[0] == kind]
+
+
+def test_gdal_tms_description_on_loopback(tmp_path: Path, tile_server) -> None:
     port, server = tile_server
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     xml = tmp_path / "tiles_2021.xml"
     xml.write_text(f"""<GDAL_WMS>
   <Service name="TMS"><ServerUrl>http://127.0.0.1:{port}/${{z}}/${{x}}/${{y}}.png</ServerUrl></Service>
@@ -175,17 +188,54 @@ def test_gdal_tms_description_on_loopback(tmp_path: Path, tile_server, monkeypat
 </GDAL_WMS>
 """)
     project = _project(tmp_path / "p")
-    env = dict(os.environ, NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost")
-    result = subprocess.run([sys.executable, "-m", "ercnn_napari", "reference", str(project.root),
-                             "--after", str(xml), "--factor", "5", "--no-png"],
-                            capture_output=True, text=True, timeout=180, env=env)
-    assert result.returncode == 0, result.stderr[-2000:]
+    _reference_cli(project, "--after", str(xml), "--factor", "5", "--no-png")
     images = read_manifest(project.root)
     assert images["after"].year == 2021 and images["after"].factor == 5
     assert _expected_agreement(images["after"].path, "EPSG:3857") > 0.985
-    server.terminate()
-    requests = [line for line in server.stderr.read().splitlines() if line.startswith("GET ")]
+    requests = _requests(server, "GET")
     zooms = {int(line.split()[1].split("/")[0]) for line in requests}
     # 2 m cache pixels (~3.2 m in Web Mercator at 50.6 N): GDAL must ask level 16 (2.4 m), not 19
     assert zooms == {16}, zooms
+    assert 0 < len(requests) <= 16
+
+
+def test_ogc_wms_description_on_loopback(tmp_path: Path, tile_server) -> None:
+    """A GDAL WMS description with ``<Service name="WMS">``: GDAL sends OGC GetMap requests."""
+    port, server = tile_server
+    xml = tmp_path / "wms_2016.xml"
+    xml.write_text(f"""<GDAL_WMS>
+  <Service name="WMS"><Version>1.1.1</Version><ServerUrl>http://127.0.0.1:{port}/wms?</ServerUrl>
+    <SRS>EPSG:3857</SRS><ImageFormat>image/png</ImageFormat><Layers>ortho</Layers></Service>
+  <DataWindow><UpperLeftX>-20037508.34</UpperLeftX><UpperLeftY>20037508.34</UpperLeftY>
+    <LowerRightX>20037508.34</LowerRightX><LowerRightY>-20037508.34</LowerRightY>
+    <SizeX>134217728</SizeX><SizeY>134217728</SizeY></DataWindow>
+  <Projection>EPSG:3857</Projection><BlockSizeX>256</BlockSizeX><BlockSizeY>256</BlockSizeY>
+  <BandsCount>3</BandsCount>
+</GDAL_WMS>
+""")
+    project = _project(tmp_path / "p")
+    _reference_cli(project, "--before", str(xml), "--factor", "2")
+    images = read_manifest(project.root)
+    assert images["before"].year == 2016 and images["before"].factor == 2
+    assert _expected_agreement(images["before"].path, "EPSG:3857") > 0.985
+    with Image.open(Project.open(project.root).reference_pair((0, 0)).before) as png:
+        assert png.size == (64, 64)
+    requests = _requests(server, "GETMAP")
+    # 5 m cache pixels over a 960 x 640 m AoI: a few 256 px GetMap blocks, not the whole world
+    assert 0 < len(requests) <= 16 and all(r == "GETMAP 256 256" for r in requests), requests
+
+
+def test_ogc_wmts_connection_on_loopback(tmp_path: Path, tile_server) -> None:
+    """A ``WMTS:`` connection string: GDAL reads GetCapabilities, then asks KVP GetTile tiles."""
+    port, server = tile_server
+    connection = f"WMTS:http://127.0.0.1:{port}/wmts?SERVICE=WMTS&REQUEST=GetCapabilities,layer=ortho"
+    project = _project(tmp_path / "p")
+    _reference_cli(project, "--after", connection, "--after-year", "2021", "--factor", "2", "--no-png")
+    images = read_manifest(project.root)
+    assert images["after"].year == 2021 and images["after"].factor == 2
+    assert _expected_agreement(images["after"].path, "EPSG:3857") > 0.985
+    requests = _requests(server, "GETTILE")
+    zooms = {int(line.split()[1].split("/")[0]) for line in requests}
+    # 5 m cache pixels (~7.9 m in Web Mercator at 50.6 N): the tile matrix just finer is level 15 (4.8 m)
+    assert zooms == {15}, zooms
     assert 0 < len(requests) <= 16

@@ -90,3 +90,25 @@ def test_one_model_uses_mc_dropout(sample_project, tiny_models, capsys):
     assert all(score > 0 for _t, score in ranked)
     assert main(["suggest", str(sample_project), "--model", str(tiny_models[0]), "--passes", "1"]) == 2
     assert "--passes" in capsys.readouterr().err
+
+
+def test_mc_dropout_keeps_batch_norm_as_trained() -> None:
+    """MC passes switch dropout on but must neither normalise per batch nor move the BN statistics."""
+    import keras
+
+    from ercnn_napari.ml.model import ModelConfig, build_model
+    from ercnn_napari.ml.suggest import dropout_only
+
+    config = ModelConfig.tiny()
+    model = build_model(config, seed=0)
+    x = np.random.default_rng(0).normal(size=(1, config.time_steps, 8, 8, 17)).astype(np.float32)
+    norms = [la for la in model._flatten_layers(include_self=False) if isinstance(la, keras.layers.BatchNormalization)]
+    assert norms, "the network has batch normalisation"
+    start = [keras.ops.convert_to_numpy(n.moving_mean) for n in norms]
+    model(x, training=True)  # what MC dropout did before: the moving statistics move
+    assert any(not np.array_equal(s, keras.ops.convert_to_numpy(n.moving_mean)) for s, n in zip(start, norms, strict=True))
+    moved = [keras.ops.convert_to_numpy(n.moving_mean) for n in norms]
+    dropout_only(model)
+    first, second = np.asarray(model(x, training=True)), np.asarray(model(x, training=True))
+    assert np.abs(first - second).max() > 0  # dropout is on
+    assert all(np.array_equal(m, keras.ops.convert_to_numpy(n.moving_mean)) for m, n in zip(moved, norms, strict=True))

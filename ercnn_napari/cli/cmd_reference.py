@@ -32,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ercnn_napari.cli.cancel import cancellable
     from ercnn_napari.core.errors import ErcnnError
     from ercnn_napari.core.messages import Finished, MessageWriter, Progress, Started
     from ercnn_napari.core.project import Project
@@ -62,9 +63,10 @@ def run(args: argparse.Namespace) -> int:
         writer.emit(Progress(done=done, total=total, desc=desc, unit=""))
 
     summary = {}
-    for role, src, year in resolved:
-        image = cache_reference(project, src, role, year, factor=args.factor, progress=progress,
-                                write_pngs=not args.no_png)
-        summary[role] = {"year": image.year, "file": str(image.path), "factor": image.factor}
+    with cancellable(writer, str(project.root / "reference")):  # the viewer's Cancel; a rerun resumes
+        for role, src, year in resolved:
+            image = cache_reference(project, src, role, year, factor=args.factor, progress=progress,
+                                    write_pngs=not args.no_png)
+            summary[role] = {"year": image.year, "file": str(image.path), "factor": image.factor}
     writer.emit(Finished(status="completed", out=str(project.root / "reference"), summary=summary))
     return 0

@@ -41,6 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+    from ercnn_napari.cli.cancel import cancellable
     from ercnn_napari.core.errors import ErcnnError
     from ercnn_napari.core.messages import Finished, MessageWriter, Progress, Started
     from ercnn_napari.core.project import Project
@@ -82,8 +83,9 @@ def run(args: argparse.Namespace) -> int:
     def on_tile(done: int, total: int, tile: tuple[int, int]) -> None:
         writer.emit(Progress(done=done, total=total, desc=f"scored {format_tile_id(tile)}", unit="tiles"))
 
-    result = tile_uncertainty(models, source, candidates, windows_per_tile=args.windows, passes=args.passes,
-                              batch_size=args.batch_size, on_tile=on_tile)
+    with cancellable(writer, str(project.root / "suggestions")):  # the viewer's Cancel: nothing is saved
+        result = tile_uncertainty(models, source, candidates, windows_per_tile=args.windows, passes=args.passes,
+                                  batch_size=args.batch_size, on_tile=on_tile)
     scores = {tile: score for tile, (score, _pixels) in result.items()}
     ranked = spread_ranking(scores, args.n, args.min_distance)
     height, width = project.grid.shape_pixels

@@ -6,8 +6,9 @@ across the period, as ``ml.evaluate`` scores it):
 * several models (e.g. the V1-V3 fine-tunes, trained on different splits): the per-pixel standard
   deviation of their maps, the "query by committee" disagreement;
 * one model: Monte-Carlo dropout, ``passes`` forward passes with the ConvLSTMs' recurrent dropout
-  switched on (``training=True``; the network has no batch normalisation, so nothing else
-  changes), and the per-pixel standard deviation over passes.
+  switched on (``training=True``), and the per-pixel standard deviation over passes. The network
+  has batch normalisation: :func:`dropout_only` keeps it in inference mode, or each pass would
+  normalise with its own batch statistics and update the moving statistics as it went.
 
 A tile's score is the mean pixel uncertainty inside ``border`` (the inner 30 x 30 the loss trains).
 """
@@ -21,6 +22,20 @@ import numpy as np
 
 from ercnn_napari.core.tiles import TileId
 from ercnn_napari.ml.evaluate import evenly_spaced, fit_time_steps, predict_max_map
+
+
+def dropout_only(model: Any) -> None:
+    """Make ``training=True`` switch on dropout only: batch normalisation stays in inference mode.
+
+    Keras runs a ``BatchNormalization`` with ``trainable=False`` in inference mode whatever
+    ``training`` says (our ``Keras2BatchNorm`` too), so its moving statistics are used and never
+    changed. Only for a model that is not trained afterwards (it changes what fitting would do).
+    """
+    import keras
+
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
 
 
 def _mc_max_map(model: Any, windows: np.ndarray, batch_size: int) -> np.ndarray:
@@ -50,6 +65,8 @@ def tile_uncertainty(models: Sequence[tuple[Any, int]], source: Any, tiles: Sequ
                      should_stop: Callable[[], bool] | None = None) -> dict[TileId, tuple[float, np.ndarray]]:
     """tile -> (score, per-pixel uncertainty [H, W]) for each tile (stops early if asked)."""
     result: dict[TileId, tuple[float, np.ndarray]] = {}
+    if len(models) == 1:
+        dropout_only(models[0][0])
     for done, tile in enumerate(tiles, start=1):
         if should_stop is not None and should_stop():
             break

@@ -46,6 +46,7 @@ from ercnn_napari.napari_plugin.project_layers import (
 )
 from ercnn_napari.napari_plugin.reference_controls import ReferenceControls
 from ercnn_napari.napari_plugin.reference_loader import ReferenceLoader
+from ercnn_napari.napari_plugin.reference_panel import ReferencePanel
 from ercnn_napari.napari_plugin.split_editor import SplitEditor
 from ercnn_napari.napari_plugin.suggest_panel import SuggestPanel
 from ercnn_napari.napari_plugin.swipe import SwipeControls
@@ -94,6 +95,7 @@ class LabelDock(LabelSaving, LabelTileActions, QWidget):
         self.mine_button.clicked.connect(lambda: self.resolve_conflicts(keep_mine=True))
         self.reference = ReferenceControls(self)
         self.swipe = SwipeControls(self.viewer, self)  # swipe + side by side (swipe.py)
+        self.fetch_reference = ReferencePanel(self.viewer, self._set_reference_layers, self)  # reference_panel.py
         self.suggest = SuggestPanel(self.viewer, lambda t: (self.context.jump_to(t), self.select_tile(t)), self)
         self.tile_edit = QLineEdit()
         self.tile_edit.setPlaceholderText("y:x")
@@ -131,6 +133,7 @@ class LabelDock(LabelSaving, LabelTileActions, QWidget):
         layout.addLayout(conflicts)
         layout.addWidget(self.reference)
         layout.addWidget(self.swipe)
+        layout.addWidget(self.fetch_reference)
         tile_box = QGroupBox("Tile")
         tile_layout = QVBoxLayout(tile_box)
         jump = QHBoxLayout()

@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QListWidget, QListWidgetItem, QWidget
+
+
+def model_entries(project: Any, baseline: Path | None) -> list[tuple[str, str]]:
+    """(text, path) of the baseline, then the project's finished runs, newest first."""
+    entries: list[tuple[str, str]] = []
+    if baseline is not None:
+        entries.append((f"baseline ({baseline.name})", str(baseline)))
+    if project is not None:
+        for model in sorted((Path(project.root) / "runs").glob("*/model.ercnn.h5"), reverse=True):
+            entries.append((f"run {model.parent.name}", str(model.parent)))
+    return entries
 
 
 class ModelList(QListWidget):

@@ -37,7 +37,7 @@ from ercnn_napari.napari_plugin.context import context_for
 from ercnn_napari.napari_plugin.export_actions import ExportRunner, animation_job, geotiff_job
 from ercnn_napari.napari_plugin.index_baseline_layers import IndexBaselineAction
 from ercnn_napari.napari_plugin.map_action import MapAction
-from ercnn_napari.napari_plugin.model_list import ModelList
+from ercnn_napari.napari_plugin.model_list import ModelList, model_entries
 from ercnn_napari.napari_plugin.prediction_layers import (
     WindowLabeller,
     prediction_layer_data,
@@ -153,15 +153,7 @@ class ReviewDock(QWidget):
     # -- models ------------------------------------------------------------------------------------
     def refresh_models(self) -> None:
         """Baseline first, then the project's finished runs (newest first); keeps ticks by path."""
-        entries: list[tuple[str, str]] = []
-        baseline = self.baseline_warning.default_baseline()
-        if baseline is not None:
-            entries.append((f"baseline ({baseline.name})", str(baseline)))
-        project = self.context.project
-        if project is not None:
-            for model in sorted((Path(project.root) / "runs").glob("*/model.ercnn.h5"), reverse=True):
-                entries.append((f"run {model.parent.name}", str(model.parent)))
-        self.models.set_entries(entries)
+        self.models.set_entries(model_entries(self.context.project, self.baseline_warning.default_baseline()))
         self.update_readiness()
 
     def update_readiness(self) -> None:

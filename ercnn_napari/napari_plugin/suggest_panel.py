@@ -1,8 +1,9 @@
 """"What to label next" in the Label dock: the saved suggestions as a list and an uncertainty layer.
 
 ``ercnn-napari suggest`` (a worker: it needs TensorFlow) ranks unlabelled tiles and saves the
-ranking and the per-pixel uncertainty in the project; this panel only reads them (core), so the
-viewer stays TensorFlow-free. One click on a suggestion jumps to its tile; tiles labelled since
+ranking and the per-pixel uncertainty in the project; the panel's "Suggest tiles" runs it in a
+worker (:mod:`.suggest_action`) and this panel only reads the result (core), so the viewer stays
+TensorFlow-free. One click on a suggestion jumps to its tile; tiles labelled since
 are shown struck out rather than dropped, so the list keeps its order while the analyst works.
 """
 
@@ -28,6 +29,7 @@ from ercnn_napari.core.errors import ErcnnError
 from ercnn_napari.core.suggestions import read_suggestions
 from ercnn_napari.core.tiles import TileId, format_tile_id
 from ercnn_napari.napari_plugin.layers import mosaic_placement
+from ercnn_napari.napari_plugin.suggest_action import SuggestRunPanel
 
 ROLE_KEY = "ercnn_role"
 UNCERTAINTY_ROLE = "uncertainty"
@@ -46,7 +48,7 @@ class SuggestPanel(QGroupBox):
         self.list = QListWidget()
         self.list.setMaximumHeight(130)
         self.list.itemClicked.connect(self._clicked)
-        self.hint = QLabel("run `ercnn-napari suggest PROJECT --model …`, then Reload")
+        self.hint = QLabel("Suggest tiles below (or run `ercnn-napari suggest PROJECT --model …`, then Reload)")
         self.hint.setWordWrap(True)
         self.reload_button = QPushButton("Reload")
         self.reload_button.clicked.connect(self.reload)
@@ -56,9 +58,12 @@ class SuggestPanel(QGroupBox):
         row.addWidget(self.reload_button)
         layout.addLayout(row)
         layout.addWidget(self.list)
+        self.run = SuggestRunPanel(viewer, lambda: self.reload(), self)
+        layout.addWidget(self.run)
 
     def set_project(self, project: Any) -> None:
         self.project = project
+        self.run.refresh_models()
         self.reload()
 
     def reload(self, labelled: set[TileId] | None = None) -> None:
