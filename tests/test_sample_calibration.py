@@ -8,6 +8,7 @@ clouds between acquisitions, and Sentinel-2 revisit gaps before and after Sentin
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 
 import numpy as np
@@ -79,12 +80,18 @@ def test_revisit_gaps_match(real) -> None:
     assert cal.modal_gap_days(sched.s2[sched.s2 > s2b]) == 5
 
 
+@functools.lru_cache(maxsize=1)
+def _timelines() -> tuple:
+    """Every tile's land-cover timeline, computed once for both covers (the costly part)."""
+    scene, _ = build_scene(SPEC)
+    return tuple(obs.tile_timeline(scene, SPEC, tile) for tile in SPEC.tiles())
+
+
 def _synthetic_ndvi(cover: Cover) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """NDVI and cloud masks of the pure pixels of ``cover`` in the sample tile richest in them."""
-    scene, _ = build_scene(SPEC)
     best = None
-    for tile in SPEC.tiles():
-        timeline = obs.tile_timeline(scene, SPEC, tile)
+    for timeline in _timelines():
+        tile = timeline.tile
         pure = (timeline.lit + timeline.shaded).min(axis=0)[..., cover] > 0.95
         if best is None or pure.sum() > best[2].sum():
             best = (tile, timeline, pure)

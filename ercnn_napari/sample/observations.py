@@ -17,7 +17,7 @@ import numpy as np
 
 from ercnn_napari.core.constants import PIXEL_SIZE_M, TILE_SIZE
 from ercnn_napari.sample import acquisitions, atmosphere, clouds, records
-from ercnn_napari.sample.landcover import Scene
+from ercnn_napari.sample.landcover import N_COVERS, Scene
 from ercnn_napari.sample.records import recorded_schedule
 from ercnn_napari.sample.scene import STREAM_PIXELS, stream, tile_bounds_fine
 from ercnn_napari.sample.shading import cast_shadow
@@ -37,6 +37,8 @@ SHADOW_LIGHT = 0.35
 CLOUD_SHADOW_DEPTH = 0.55
 #: Equivalent number of looks of Sentinel-1 IW GRD high-resolution products.
 S1_LOOKS = 4.4
+#: Pass-to-pass fluctuation of a building's double bounce, as looks (intensity CV 0.2).
+STABLE_LOOKS = 25.0
 S2_NOISE = 0.002
 SHADOW_MARGIN = 40      #: 1 m cells around a tile whose buildings may shade it
 
@@ -155,9 +157,13 @@ def _s1_acquisitions(spec: SampleSpec, tl: TileTimeline, times: np.ndarray, weat
                      rng: np.random.Generator, ascending: bool) -> list[np.ndarray]:
     """Per S1 acquisition of one orbit direction: linear VV, VH [32, 32, 2] with speckle.
 
-    The wind on water belongs to the pass (one value over the AoI, ``atmosphere.s1_wind``); the
-    speckle is spatially correlated and continuous across tiles (``speckle.py``); the facade term
-    is per pixel, from the tile's own stream ``rng``.
+    The wind on water belongs to the pass (one value over the AoI, ``atmosphere.s1_wind``). Ground
+    (distributed scatterers) gets fully developed speckle, spatially correlated and continuous
+    across tiles (``speckle.py``). Buildings are dominated by the wall-ground double bounce, a
+    deterministic scatterer whose return is stable from pass to pass (the persistent scatterers
+    of PS-InSAR, amplitude dispersion < 0.25; Ferretti et al. 2001, IEEE TGRS 39(1), 8-20): a
+    static per-pixel facade term per direction and only ``STABLE_LOOKS`` of fluctuation, so a
+    finished building is a lasting step up, not a flicker like the fields around it.
     """
     _, wetness = weather.at(times)
     states = tl.state_index(times)
@@ -168,10 +174,11 @@ def _s1_acquisitions(spec: SampleSpec, tl: TileTimeline, times: np.ndarray, weat
         wind = atmosphere.s1_wind(spec.seed, k, ascending)
         table = s1_endmembers(float(t), float(wetness[k]), wind, ascending)
         fractions = tl.lit[states[k]] + tl.shaded[states[k]]
-        built = fractions[..., 8:].sum(axis=-1, keepdims=True)
-        sigma = (fractions @ table) * 10.0 ** (facade_db * built / 10.0)
+        ground = fractions[..., :N_COVERS] @ table[:N_COVERS]
+        structures = (fractions[..., N_COVERS:] @ table[N_COVERS:]) * 10.0 ** (facade_db / 10.0)
         speckle = tile_speckle(spec.seed, tl.tile, (1 if ascending else 2) * 100000 + k, S1_LOOKS)
-        out.append((sigma * speckle).astype(np.float32))
+        stable = rng.gamma(STABLE_LOOKS, 1.0 / STABLE_LOOKS, size=structures.shape).astype(np.float32)
+        out.append((ground * speckle + structures * stable).astype(np.float32))
     return out
 
 

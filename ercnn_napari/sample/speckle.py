@@ -28,6 +28,36 @@ def raw_looks(looks: float) -> float:
     return looks * _VARIANCE_KEPT
 
 
+def _perimeter_first(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column of each raw draw of a tile, its perimeter first (top, bottom, left, right).
+
+    A neighbour only needs a tile's outermost ring, so it draws only the first ``4 n - 4``
+    values of that tile's stream (a generator's first k draws do not depend on how many follow).
+    """
+    top = [(0, c) for c in range(n)]
+    bottom = [(n - 1, c) for c in range(n)]
+    left = [(r, 0) for r in range(1, n - 1)]
+    right = [(r, n - 1) for r in range(1, n - 1)]
+    inner = [(r, c) for r in range(1, n - 1) for c in range(1, n - 1)]
+    order = np.array(top + bottom + left + right + inner)
+    return order[:, 0], order[:, 1]
+
+
+_ORDER = _perimeter_first(TILE_SIZE)
+_PERIMETER = 4 * TILE_SIZE - 4
+
+
+def _draws(seed: int, key: int, tile: tuple[int, int], count: int, looks: float, channels: int) -> np.ndarray:
+    """float32 [32, 32, channels] raw draws of ``tile`` (NaN beyond the first ``count`` pixels)."""
+    n = TILE_SIZE
+    # keys must be non-negative: tiles are numbered from 1 here (a neighbour may be -1)
+    values = stream(seed, STREAM_SPECKLE, key, tile[0] + 1, tile[1] + 1).gamma(
+        looks, 1.0 / looks, size=(count, channels))
+    out = np.full((n, n, channels), np.nan, np.float32)
+    out[_ORDER[0][:count], _ORDER[1][:count]] = values
+    return out
+
+
 def tile_speckle(seed: int, tile: tuple[int, int], key: int, looks: float, channels: int = 2) -> np.ndarray:
     """float32 [32, 32, channels] multiplicative speckle (mean 1) of one tile for one pass.
 
@@ -39,9 +69,8 @@ def tile_speckle(seed: int, tile: tuple[int, int], key: int, looks: float, chann
     y, x = tile
     for dy in (-1, 0, 1):
         for dx in (-1, 0, 1):
-            # keys must be non-negative: tiles are numbered from 1 here (a neighbour may be -1)
-            draws = stream(seed, STREAM_SPECKLE, key, y + 1 + dy, x + 1 + dx).gamma(
-                shape_looks, 1.0 / shape_looks, size=(n, n, channels)).astype(np.float32)
+            own = dy == 0 and dx == 0
+            draws = _draws(seed, key, (y + dy, x + dx), n * n if own else _PERIMETER, shape_looks, channels)
             rows = slice(n - 1, n) if dy < 0 else (slice(0, n) if dy == 0 else slice(0, 1))
             cols = slice(n - 1, n) if dx < 0 else (slice(0, n) if dx == 0 else slice(0, 1))
             r0 = 0 if dy < 0 else (1 if dy == 0 else n + 1)
