@@ -83,11 +83,11 @@ class Cache:
         import tensorflow as tf
 
         from ercnn_napari.core.project import Project
-        from ercnn_napari.ml.evaluate import evenly_spaced, fit_time_steps
-        from ercnn_napari.ml.frozen_backbone import split_model
-        from ercnn_napari.ml.observations import open_observations
-        from ercnn_napari.ml.suggest import dropout_only
-        from ercnn_napari.ml.weights import load_model
+        from ercnn_napari.ml.data.observations import open_observations
+        from ercnn_napari.ml.inference.evaluate import evenly_spaced, fit_time_steps
+        from ercnn_napari.ml.inference.suggest import dropout_only
+        from ercnn_napari.ml.model.weights import load_model
+        from ercnn_napari.ml.training.frozen_backbone import split_model
 
         model, config = load_model(weights)
         backbone, self.head = split_model(model)
@@ -123,7 +123,7 @@ def fine_tune(cache: Cache, labels: dict, tiles: list, steps: int, seed: int) ->
     import tensorflow as tf
 
     from ercnn_napari.core.ranking import best_f1_threshold
-    from ercnn_napari.ml.loss import tanimoto_complement_loss
+    from ercnn_napari.ml.training.loss import tanimoto_complement_loss
 
     head = cache.head
     head.set_weights(cache.start_weights)

@@ -66,8 +66,8 @@ def run_child(variant: str, args: argparse.Namespace) -> dict:
     import keras
     import tensorflow as tf
 
-    from ercnn_napari.ml.lean_gradients import compiled_step
-    from ercnn_napari.ml.model import ModelConfig, build_model
+    from ercnn_napari.ml.model.network import ModelConfig, build_model
+    from ercnn_napari.ml.training.lean_gradients import compiled_step
 
     keras.utils.set_random_seed(args.seed)
     config = ModelConfig()

@@ -36,7 +36,7 @@ def synthetic_project(root: Path, rows: int, cols: int, steps: int, size: int = 
     """A stacked project of rows x cols tiles with smooth random fields (continuous across tiles)."""
     from ercnn_napari.core.geo import TileGrid
     from ercnn_napari.core.project import Project
-    from ercnn_napari.ml.tfrecords import write_stacked
+    from ercnn_napari.ml.data.tfrecords import write_stacked
 
     rng = np.random.default_rng(5)
     stamps = 1.4832e9 + np.cumsum(rng.uniform(1.5, 3.1, steps)) * DAY
@@ -55,8 +55,8 @@ def small_model(root: Path) -> Path:
     """A randomly initialised network, smaller than the published one (CPU minutes, not hours)."""
     import keras
 
-    from ercnn_napari.ml.model import ModelConfig, build_model
-    from ercnn_napari.ml.weights import save_model
+    from ercnn_napari.ml.model.network import ModelConfig, build_model
+    from ercnn_napari.ml.model.weights import save_model
 
     config = ModelConfig(time_steps=92, sar_filters=4, opt_filters=4, head_filters=2)
     keras.utils.set_random_seed(1)

@@ -49,9 +49,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from ercnn_napari.core.messages import MessageWriter
     from ercnn_napari.core.windowing import compute_windows
-    from ercnn_napari.ml import pipeline, predict
-    from ercnn_napari.ml.model import ModelConfig, build_model
-    from ercnn_napari.ml.tfrecords import write_stacked
+    from ercnn_napari.ml.data import pipeline, predict
+    from ercnn_napari.ml.data.tfrecords import write_stacked
+    from ercnn_napari.ml.model.network import ModelConfig, build_model
 
     keras.utils.set_random_seed(0)
     model = build_model(ModelConfig())

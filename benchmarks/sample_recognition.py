@@ -99,8 +99,8 @@ def score(project_root: Path, tiles: list[tuple[int, int]], model, steps: int, w
     from ercnn_napari.core.answer_key import read_answer_key
     from ercnn_napari.core.project import Project
     from ercnn_napari.core.ranking import roc_auc
-    from ercnn_napari.ml.evaluate import predict_window_maps
-    from ercnn_napari.ml.observations import open_observations
+    from ercnn_napari.ml.data.observations import open_observations
+    from ercnn_napari.ml.inference.evaluate import predict_window_maps
 
     source = open_observations(Project.open(project_root))
     inner_scores, inner_truth = [], []
@@ -135,7 +135,7 @@ def main() -> None:
     parser.add_argument("--work", default="/tmp/ercnn_sample_recognition")
     args = parser.parse_args()
 
-    from ercnn_napari.ml.weights import load_model
+    from ercnn_napari.ml.model.weights import load_model
 
     model, config = load_model(args.model or published_weights())
     work = Path(args.work)

@@ -1,7 +1,7 @@
 """Tile-border seams: false positives on the tile ring versus inside, per context halo, on a project.
 
 For each halo (0 = every tile alone, as the authors' Liège maps), every listed tile is predicted
-with :class:`ercnn_napari.ml.halo.HaloReader` + the shared-step predictor, the per-pixel maximum
+with :class:`ercnn_napari.ml.data.halo.HaloReader` + the shared-step predictor, the per-pixel maximum
 over the windows is thresholded (change if >= 0.5, as ``evaluate``), and compared with the answer
 key (``answer_key/{y}_{x}.npy``, the synthetic sample's exact change masks; else the project's
 labels). A false positive is an unchanged pixel flagged as change. Rates are pooled over tiles
@@ -90,11 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     from ercnn_napari.core.model_files import resolve_model_path
     from ercnn_napari.core.project import Project
     from ercnn_napari.core.tiles import parse_tile_id
-    from ercnn_napari.ml.evaluate import evenly_spaced
-    from ercnn_napari.ml.halo import HaloReader
-    from ercnn_napari.ml.observations import open_observations
-    from ercnn_napari.ml.shared_steps import SharedStepModel, predict_series
-    from ercnn_napari.ml.weights import load_model
+    from ercnn_napari.ml.data.halo import HaloReader
+    from ercnn_napari.ml.data.observations import open_observations
+    from ercnn_napari.ml.inference.evaluate import evenly_spaced
+    from ercnn_napari.ml.model.shared_steps import SharedStepModel, predict_series
+    from ercnn_napari.ml.model.weights import load_model
 
     project = Project.open(args.project)
     root = Path(project.root)

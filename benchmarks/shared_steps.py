@@ -6,7 +6,7 @@ Both paths run the same model(s) on the same stride-K windows of the same stacke
   92 steps and runs the whole network on it (what ``predict --per-window`` does, and what the
   authors' ``model.predict`` does);
 - shared: ``Predictor`` (default), which encodes each observation once and runs only the
-  recurrence per window (:mod:`ercnn_napari.ml.shared_steps`).
+  recurrence per window (:mod:`ercnn_napari.ml.model.shared_steps`).
 
 Each path is warmed up on one batch first (graph tracing is not counted), then timed. Prints
 windows/s of both, the ratio and the largest difference of their probabilities.
@@ -32,7 +32,7 @@ DAY = 86400.0
 
 
 def synthetic_file(folder: Path, n_steps: int, size: int, seed: int) -> Path:
-    from ercnn_napari.ml.tfrecords import write_stacked
+    from ercnn_napari.ml.data.tfrecords import write_stacked
 
     rng = np.random.default_rng(seed)
     stamps = 1.4832e9 + np.cumsum(rng.uniform(1.6, 3.0, n_steps)) * DAY
@@ -55,13 +55,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from ercnn_napari.core.model_files import resolve_model_path
-    from ercnn_napari.ml import predict
-    from ercnn_napari.ml.weights import load_model
+    from ercnn_napari.ml.inference import predict
+    from ercnn_napari.ml.model.weights import load_model
 
     models = [load_model(resolve_model_path(m))[0] for m in args.model]
     if args.project:
         from ercnn_napari.core.project import Project
-        from ercnn_napari.ml.observations import open_observations
+        from ercnn_napari.ml.data.observations import open_observations
 
         source = open_observations(Project.open(args.project))
         jobs = [predict.tile_job(source, t, args.stride) for t in source.tiles()[: args.tiles]]
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _first_windows(job, k: int):
     """The job narrowed to its first ``k`` selected windows (both paths see the same ones)."""
-    from ercnn_napari.ml import pipeline
+    from ercnn_napari.ml.data import pipeline
 
     table = job.table.select(np.arange(min(k, len(job.table))))
     load = job.load_series

@@ -46,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from ercnn_napari.core.windowing import compute_windows
-    from ercnn_napari.ml.observations import open_observation_folder, open_observations
-    from ercnn_napari.ml.tfrecords import read_stacked, write_stacked, write_stage3
+    from ercnn_napari.ml.data.observations import open_observation_folder, open_observations
+    from ercnn_napari.ml.data.tfrecords import read_stacked, write_stacked, write_stage3
 
     work = Path(tempfile.mkdtemp(prefix="stacked_vs_stage3_"))
     stacked_dir, stage3_dir = work / "observations", work / "training" / "V1" / "data" / "train"

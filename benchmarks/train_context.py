@@ -4,7 +4,7 @@ Each case is a model and the halo it is predicted with (``NAME=MODEL@HALO``), e.
 without context predicted alone (the paper) and with the map's halo, and a run trained with
 ``--context 8`` predicted with its halo. Every case predicts the same evenly spaced stride-5
 windows of the split's held-out tiles (answer-key tiles in no training or validation list, with
-observations) through the map's path (:class:`ercnn_napari.ml.halo.HaloReader` + shared steps,
+observations) through the map's path (:class:`ercnn_napari.ml.data.halo.HaloReader` + shared steps,
 the tile's own corner deciding the "quirk" mask), takes the per-pixel maximum and scores it
 against the answer key with the held-out report's code (:func:`ercnn_napari.core.heldout.map_report`):
 AUC and F1 at 0.5 over the whole tile, and the false-positive rate at 0.5 of unchanged pixels on
@@ -48,11 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     from ercnn_napari.core.metrics import Confusion, scores
     from ercnn_napari.core.project import Project
     from ercnn_napari.core.tiles import format_tile_id, parse_tile_id
-    from ercnn_napari.ml.evaluate import evenly_spaced
-    from ercnn_napari.ml.halo import HaloReader
-    from ercnn_napari.ml.observations import open_observations
-    from ercnn_napari.ml.shared_steps import SharedStepModel, predict_series
-    from ercnn_napari.ml.weights import load_model
+    from ercnn_napari.ml.data.halo import HaloReader
+    from ercnn_napari.ml.data.observations import open_observations
+    from ercnn_napari.ml.inference.evaluate import evenly_spaced
+    from ercnn_napari.ml.model.shared_steps import SharedStepModel, predict_series
+    from ercnn_napari.ml.model.weights import load_model
 
     project = Project.open(args.project)
     source = open_observations(project)

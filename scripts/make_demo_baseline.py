@@ -91,10 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     import tensorflow as tf
 
     from ercnn_napari.core.project import Project
-    from ercnn_napari.ml.loss import tanimoto_complement_pooled
-    from ercnn_napari.ml.model import ModelConfig, build_model
-    from ercnn_napari.ml.observations import open_observations
-    from ercnn_napari.ml.weights import save_model
+    from ercnn_napari.ml.data.observations import open_observations
+    from ercnn_napari.ml.model.network import ModelConfig, build_model
+    from ercnn_napari.ml.model.weights import save_model
+    from ercnn_napari.ml.training.loss import tanimoto_complement_pooled
     from ercnn_napari.sample.prepare import generate_sample, prepare_sample_project
     from ercnn_napari.sample.site import SampleSpec
 

@@ -51,7 +51,7 @@ def make_known_project(root: Path) -> Path:
     from ercnn_napari.core.geo import TileGrid
     from ercnn_napari.core.project import Project
     from ercnn_napari.core.splits import Split
-    from ercnn_napari.ml.tfrecords import write_stacked
+    from ercnn_napari.ml.data.tfrecords import write_stacked
 
     project = Project.create(root, "Known", TileGrid(UTM31, 600000.0, 5610000.0, 10.0, 10.0, 2, 2),
                              period=("2017-01-01", "2021-01-16"), observations={"kind": "stacked", "path": "obs"})
@@ -74,8 +74,8 @@ def save_biased_tiny_model(path: Path, seed: int = 3) -> Path:
     """
     import keras
 
-    from ercnn_napari.ml.model import ModelConfig, build_model
-    from ercnn_napari.ml.weights import save_model
+    from ercnn_napari.ml.model.network import ModelConfig, build_model
+    from ercnn_napari.ml.model.weights import save_model
 
     keras.utils.set_random_seed(seed)
     config = ModelConfig.tiny()

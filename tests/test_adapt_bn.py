@@ -13,8 +13,8 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from ercnn_napari.ml.adapt_bn import INPUT_BLOCKS, adapt_batch_norm  # noqa: E402
-from ercnn_napari.ml.model import ModelConfig, build_model  # noqa: E402
+from ercnn_napari.ml.model.network import ModelConfig, build_model  # noqa: E402
+from ercnn_napari.ml.training.adapt_bn import INPUT_BLOCKS, adapt_batch_norm  # noqa: E402
 
 
 def _windows(seed: int) -> np.ndarray:

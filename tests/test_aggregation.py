@@ -8,7 +8,7 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 
 from ercnn_napari.core.errors import InputDataError  # noqa: E402
-from ercnn_napari.ml.aggregation import WindowSelection, max_over_windows, select_window_indices  # noqa: E402
+from ercnn_napari.ml.training.aggregation import WindowSelection, max_over_windows, select_window_indices  # noqa: E402
 
 
 def test_max_over_windows_values_and_tie_gradient() -> None:

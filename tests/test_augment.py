@@ -7,7 +7,7 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from ercnn_napari.ml.augment import N_CODES, augment, describe_code  # noqa: E402
+from ercnn_napari.ml.training.augment import N_CODES, augment, describe_code  # noqa: E402
 
 K, T, H, W, C = 2, 5, 4, 4, 3
 N_VALID = (5, 3)  # window 0 has 5 observations, window 1 has 3 and 2 padded steps

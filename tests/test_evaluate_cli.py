@@ -32,9 +32,9 @@ def tiny_model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_scores_match_an_independent_computation(tiny_model_file: Path, sample_project: Path, tmp_path: Path) -> None:
-    from ercnn_napari.ml.evaluate import evenly_spaced, fit_time_steps
-    from ercnn_napari.ml.observations import open_observations
-    from ercnn_napari.ml.weights import load_model
+    from ercnn_napari.ml.data.observations import open_observations
+    from ercnn_napari.ml.inference.evaluate import evenly_spaced, fit_time_steps
+    from ercnn_napari.ml.model.weights import load_model
 
     project = Project.open(sample_project)
     split = project.split("V1")

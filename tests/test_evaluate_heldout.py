@@ -29,9 +29,9 @@ def project_and_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, P
 
 
 def test_heldout_report_matches_an_independent_computation(project_and_model, tmp_path: Path) -> None:
-    from ercnn_napari.ml.evaluate import evenly_spaced, fit_time_steps
-    from ercnn_napari.ml.observations import open_observations
-    from ercnn_napari.ml.weights import load_model
+    from ercnn_napari.ml.data.observations import open_observations
+    from ercnn_napari.ml.inference.evaluate import evenly_spaced, fit_time_steps
+    from ercnn_napari.ml.model.weights import load_model
 
     root, model_path = project_and_model
     out = tmp_path / "heldout.json"

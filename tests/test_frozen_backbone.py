@@ -22,10 +22,10 @@ from test_train_cli import cli, events, model_weights, resume_run, run_until_can
 
 from ercnn_napari.core.errors import ErcnnError  # noqa: E402
 from ercnn_napari.core.messages import Progress, Step  # noqa: E402
-from ercnn_napari.ml.frozen_backbone import FeatureCache, feature_augment, split_model  # noqa: E402
-from ercnn_napari.ml.model import ModelConfig, build_model  # noqa: E402
-from ercnn_napari.ml.presets import preset_config, resolve_config  # noqa: E402
-from ercnn_napari.ml.train import is_better  # noqa: E402
+from ercnn_napari.ml.model.network import ModelConfig, build_model  # noqa: E402
+from ercnn_napari.ml.training.frozen_backbone import FeatureCache, feature_augment, split_model  # noqa: E402
+from ercnn_napari.ml.training.presets import preset_config, resolve_config  # noqa: E402
+from ercnn_napari.ml.training.train import is_better  # noqa: E402
 
 CACHED_ARGS = ["--preset", "tiny", "--epochs", "2", "--steps-per-epoch", "3", "--freeze", "both",
                "--cache-features", "--optimizer", "adam", "--learning-rate", "0.01", "--select-by", "val_f1",

@@ -8,13 +8,13 @@ import pytest
 
 from ercnn_napari.core.geo import TileGrid
 from ercnn_napari.core.project import Project
-from ercnn_napari.ml.augment import augment_static
-from ercnn_napari.ml.halo import HaloReader, align_steps, context_windows
-from ercnn_napari.ml.model import ModelConfig, build_model
-from ercnn_napari.ml.observations import open_observations
-from ercnn_napari.ml.pipeline import pad_numpy
-from ercnn_napari.ml.shared_steps import SharedStepModel, predict_series
-from ercnn_napari.ml.tfrecords import write_stacked
+from ercnn_napari.ml.data.halo import HaloReader, align_steps, context_windows
+from ercnn_napari.ml.data.observations import open_observations
+from ercnn_napari.ml.data.pipeline import pad_numpy
+from ercnn_napari.ml.data.tfrecords import write_stacked
+from ercnn_napari.ml.model.network import ModelConfig, build_model
+from ercnn_napari.ml.model.shared_steps import SharedStepModel, predict_series
+from ercnn_napari.ml.training.augment import augment_static
 
 DAY = 86400.0
 S = 8           # tile size

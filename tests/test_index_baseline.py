@@ -59,7 +59,7 @@ def known_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_stacked_reader_matches_the_tensorflow_reader(known_project: Path) -> None:
     from ercnn_napari.baseline.stacked_reader import read_stacked_numpy
-    from ercnn_napari.ml.tfrecords import read_stacked
+    from ercnn_napari.ml.data.tfrecords import read_stacked
 
     path = known_project / "obs" / "1_0.tfrecords"
     stamps, obs = read_stacked_numpy(path)

@@ -41,7 +41,7 @@ def test_info_on_the_sample_without_observations(sample_project_no_obs, capsys):
 
 
 def test_info_window_count_matches_the_observation_files(sample_project, capsys):
-    from ercnn_napari.ml.observations import open_observations
+    from ercnn_napari.ml.data.observations import open_observations
 
     project = Project.open(sample_project)
     assert main(["info", str(sample_project), "--json"]) == 0

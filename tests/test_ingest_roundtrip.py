@@ -38,7 +38,7 @@ def _new(root: Path, aoi: Path, name: str) -> Project:
 
 
 def _read_all(project: Project) -> dict:
-    from ercnn_napari.ml.tfrecords import read_stacked
+    from ercnn_napari.ml.data.tfrecords import read_stacked
 
     return {tile: read_stacked(path) for tile, path in project.observation_files().items()}
 

@@ -103,7 +103,7 @@ def test_unit_conversions():
 def test_tf_free_writer_is_read_by_tensorflow(tmp_path):
     tf = pytest.importorskip("tensorflow")
     from ercnn_napari.ingest.tfrecord_writer import serialize_tensor, write_stacked_records
-    from ercnn_napari.ml.tfrecords import read_stacked
+    from ercnn_napari.ml.data.tfrecords import read_stacked
 
     rng = np.random.default_rng(0)
     for array in (np.float64(1.6e9 + 0.25), rng.random((32, 32, 13), dtype=np.float32)):

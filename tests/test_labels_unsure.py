@@ -67,7 +67,7 @@ def test_metrics_leave_unsure_pixels_out():
 
 
 def test_training_labels_mark_unsure_as_minus_one(project):
-    from ercnn_napari.ml.evaluate import UNSURE_TARGET, load_labels
+    from ercnn_napari.ml.inference.evaluate import UNSURE_TARGET, load_labels
 
     project.labels.write((0, 1), values())
     label = load_labels(project.labels, [(0, 1)])[(0, 1)]
@@ -78,7 +78,7 @@ def test_training_labels_mark_unsure_as_minus_one(project):
 
 def test_loss_ignores_unsure_pixels_and_is_the_authors_without_them():
     pytest.importorskip("tensorflow")
-    from ercnn_napari.ml.loss import tanimoto_complement_per_sample, tanimoto_complement_pooled
+    from ercnn_napari.ml.training.loss import tanimoto_complement_per_sample, tanimoto_complement_pooled
 
     rng = np.random.default_rng(0)
     label = (rng.random((2, 32, 32)) > 0.7).astype(np.float32)

@@ -13,13 +13,13 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
-from ercnn_napari.ml import lean_gradients  # noqa: E402
-from ercnn_napari.ml.lean_gradients import (  # noqa: E402
+from ercnn_napari.ml.model.network import ModelConfig, build_model, random_state_variables  # noqa: E402
+from ercnn_napari.ml.training import lean_gradients  # noqa: E402
+from ercnn_napari.ml.training.lean_gradients import (  # noqa: E402
     lean_step_gradients,
     model_state_variables,
     straightforward_step_gradients,
 )
-from ercnn_napari.ml.model import ModelConfig, build_model, random_state_variables  # noqa: E402
 
 B, K, H, W = 2, 3, 8, 8
 TOL = 1e-5

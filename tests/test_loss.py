@@ -7,7 +7,7 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from ercnn_napari.ml.loss import (  # noqa: E402
+from ercnn_napari.ml.training.loss import (  # noqa: E402
     tanimoto_complement_loss,
     tanimoto_complement_per_sample,
     tanimoto_complement_pooled,

@@ -19,12 +19,12 @@ from ercnn_napari.core.geo import TileGrid
 from ercnn_napari.core.messages import Finished, Started, parse_message
 from ercnn_napari.core.project import Project
 from ercnn_napari.core.window_table import read_window_csv
-from ercnn_napari.ml.halo import HaloReader
-from ercnn_napari.ml.model import ModelConfig, build_model
-from ercnn_napari.ml.observations import open_observations
-from ercnn_napari.ml.shared_steps import SharedStepModel, predict_series
-from ercnn_napari.ml.tfrecords import write_stacked
-from ercnn_napari.ml.weights import load_model, save_model
+from ercnn_napari.ml.data.halo import HaloReader
+from ercnn_napari.ml.data.observations import open_observations
+from ercnn_napari.ml.data.tfrecords import write_stacked
+from ercnn_napari.ml.model.network import ModelConfig, build_model
+from ercnn_napari.ml.model.shared_steps import SharedStepModel, predict_series
+from ercnn_napari.ml.model.weights import load_model, save_model
 
 DAY = 86400.0
 S = 8

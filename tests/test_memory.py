@@ -8,8 +8,13 @@ import sys
 import pytest
 
 from ercnn_napari.core.errors import ResourceError
-from ercnn_napari.ml import memory
-from ercnn_napari.ml.memory import available_bytes, channels_per_pixel_step, check_fits, estimate_peak_bytes
+from ercnn_napari.ml.training import memory
+from ercnn_napari.ml.training.memory import (
+    available_bytes,
+    channels_per_pixel_step,
+    check_fits,
+    estimate_peak_bytes,
+)
 
 GIB = 2**30
 
@@ -53,7 +58,7 @@ def test_lean_grows_only_with_inputs_and_scales_with_tile_area() -> None:
 
 
 def test_model_config_is_accepted() -> None:
-    model = pytest.importorskip("ercnn_napari.ml.model")
+    model = pytest.importorskip("ercnn_napari.ml.model.network")
     assert estimate_peak_bytes(model.ModelConfig(), 1, 10) == estimate_peak_bytes(FullConfig(), 1, 10)
     assert estimate_peak_bytes(model.ModelConfig.tiny(), 1, 4) < 0.5 * GIB
 
@@ -83,6 +88,6 @@ def test_available_bytes() -> None:
 
 
 def test_importing_memory_does_not_import_tensorflow() -> None:
-    code = "import sys, ercnn_napari.ml.memory as m; m.estimate_peak_bytes(type('C', (), dict(time_steps=92, " \
+    code = "import sys, ercnn_napari.ml.training.memory as m; m.estimate_peak_bytes(type('C', (), dict(time_steps=92, " \
            "sar_filters=10, opt_filters=26))(), 1, 10); assert 'tensorflow' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -9,8 +9,8 @@ keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 
 from ercnn_napari.core.errors import InputDataError  # noqa: E402
-from ercnn_napari.ml.convlstm import MaskedConvLSTM2D, keras2_hard_sigmoid  # noqa: E402
-from ercnn_napari.ml.model import (  # noqa: E402
+from ercnn_napari.ml.model.convlstm import MaskedConvLSTM2D, keras2_hard_sigmoid  # noqa: E402
+from ercnn_napari.ml.model.network import (  # noqa: E402
     ModelConfig,
     TimestepMask,
     build_model,

@@ -22,8 +22,8 @@ from oracle_keras2 import (  # noqa: E402
     weighted_layer_names,
 )
 
-from ercnn_napari.ml.model import ModelConfig, build_model, ordered_weights  # noqa: E402
-from ercnn_napari.ml.weights import load_published_weights  # noqa: E402
+from ercnn_napari.ml.model.network import ModelConfig, build_model, ordered_weights  # noqa: E402
+from ercnn_napari.ml.model.weights import load_published_weights  # noqa: E402
 
 TOLERANCE = 1e-5
 

@@ -10,8 +10,8 @@ from ercnn_napari.core.geo import TileGrid
 from ercnn_napari.core.project import Project
 from ercnn_napari.core.window_table import write_window_csv
 from ercnn_napari.core.windowing import compute_windows
-from ercnn_napari.ml.observations import open_observation_folder, open_observations
-from ercnn_napari.ml.tfrecords import write_stacked, write_stage3
+from ercnn_napari.ml.data.observations import open_observation_folder, open_observations
+from ercnn_napari.ml.data.tfrecords import write_stacked, write_stage3
 
 DAY = 86400.0
 H = W = 4

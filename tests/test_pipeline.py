@@ -8,8 +8,8 @@ import tensorflow as tf
 
 from ercnn_napari.core.errors import InputDataError
 from ercnn_napari.core.windowing import compute_windows
-from ercnn_napari.ml import pipeline
-from ercnn_napari.ml.tfrecords import write_stage3
+from ercnn_napari.ml.data import pipeline
+from ercnn_napari.ml.data.tfrecords import write_stage3
 
 DAY = 86400.0
 

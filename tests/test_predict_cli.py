@@ -16,10 +16,10 @@ from ercnn_napari.core.messages import Error, Finished, Progress, parse_message
 from ercnn_napari.core.project import Project
 from ercnn_napari.core.window_table import read_window_csv, write_window_csv
 from ercnn_napari.core.windowing import compute_windows
-from ercnn_napari.ml.model import ModelConfig, build_model
-from ercnn_napari.ml.pipeline import pad_numpy
-from ercnn_napari.ml.tfrecords import read_stacked, write_stacked, write_stage3
-from ercnn_napari.ml.weights import load_model, save_model
+from ercnn_napari.ml.data.pipeline import pad_numpy
+from ercnn_napari.ml.data.tfrecords import read_stacked, write_stacked, write_stage3
+from ercnn_napari.ml.model.network import ModelConfig, build_model
+from ercnn_napari.ml.model.weights import load_model, save_model
 
 DAY = 86400.0
 H = W = 4

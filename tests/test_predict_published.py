@@ -9,7 +9,7 @@ import sys
 import numpy as np
 
 from ercnn_napari.core.window_table import read_window_csv
-from ercnn_napari.ml.tfrecords import write_stacked
+from ercnn_napari.ml.data.tfrecords import write_stacked
 
 DAY = 86400.0
 

@@ -26,7 +26,7 @@ def test_fixture_has_observations_for_every_listed_tile(sample_project: Path) ->
 
 
 def test_stacked_files_hold_the_synthetic_series(sample_project: Path) -> None:
-    from ercnn_napari.ml.tfrecords import read_stacked
+    from ercnn_napari.ml.data.tfrecords import read_stacked
     from ercnn_napari.sample.observations import synthesize_tile, tile_timeline
     from ercnn_napari.sample.prepare import read_spec
     from ercnn_napari.sample.scene import build_scene

@@ -6,12 +6,12 @@ import keras
 import numpy as np
 import pytest
 
-from ercnn_napari.ml import predict
-from ercnn_napari.ml.model import ModelConfig, build_model
-from ercnn_napari.ml.pipeline import pad_numpy
-from ercnn_napari.ml.shared_steps import SharedStepModel, predict_series
-from ercnn_napari.ml.tfrecords import write_stacked
-from ercnn_napari.ml.weights import load_model
+from ercnn_napari.ml.data.pipeline import pad_numpy
+from ercnn_napari.ml.data.tfrecords import write_stacked
+from ercnn_napari.ml.inference import predict
+from ercnn_napari.ml.model.network import ModelConfig, build_model
+from ercnn_napari.ml.model.shared_steps import SharedStepModel, predict_series
+from ercnn_napari.ml.model.weights import load_model
 
 DAY = 86400.0
 

@@ -25,8 +25,8 @@ def test_spread_keeps_suggestions_apart_then_fills() -> None:
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     import keras
 
-    from ercnn_napari.ml.model import ModelConfig, build_model
-    from ercnn_napari.ml.weights import save_model
+    from ercnn_napari.ml.model.network import ModelConfig, build_model
+    from ercnn_napari.ml.model.weights import save_model
 
     paths = []
     for seed in (3, 4):
@@ -46,9 +46,9 @@ def _tiles(project: Project) -> list[tuple[int, int]]:
 
 
 def test_disagreement_of_two_models_matches_an_independent_computation(sample_project, tiny_models, capsys):
-    from ercnn_napari.ml.evaluate import evenly_spaced, fit_time_steps, predict_max_map
-    from ercnn_napari.ml.observations import open_observations
-    from ercnn_napari.ml.weights import load_model
+    from ercnn_napari.ml.data.observations import open_observations
+    from ercnn_napari.ml.inference.evaluate import evenly_spaced, fit_time_steps, predict_max_map
+    from ercnn_napari.ml.model.weights import load_model
 
     project = Project.open(sample_project)
     tiles = _tiles(project)
@@ -96,8 +96,8 @@ def test_mc_dropout_keeps_batch_norm_as_trained() -> None:
     """MC passes switch dropout on but must neither normalise per batch nor move the BN statistics."""
     import keras
 
-    from ercnn_napari.ml.model import ModelConfig, build_model
-    from ercnn_napari.ml.suggest import dropout_only
+    from ercnn_napari.ml.inference.suggest import dropout_only
+    from ercnn_napari.ml.model.network import ModelConfig, build_model
 
     config = ModelConfig.tiny()
     model = build_model(config, seed=0)

@@ -48,7 +48,7 @@ def _series(n: int = 6) -> tuple[np.ndarray, ...]:
 
 
 def test_stacked_file_written_by_tensorflow_reads_the_same(tmp_path: Path) -> None:
-    from ercnn_napari.ml.tfrecords import read_stacked, write_stacked
+    from ercnn_napari.ml.data.tfrecords import read_stacked, write_stacked
 
     stamps, s1a, s1d, s2 = _series()
     path = tmp_path / "3_5.tfrecords"
@@ -71,7 +71,7 @@ def test_stacked_file_written_by_tensorflow_reads_the_same(tmp_path: Path) -> No
 
 
 def test_damaged_files_name_the_record(tmp_path: Path) -> None:
-    from ercnn_napari.ml.tfrecords import write_stacked
+    from ercnn_napari.ml.data.tfrecords import write_stacked
 
     path = tmp_path / "0_0.tfrecords"
     write_stacked(path, *_series())

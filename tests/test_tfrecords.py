@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from ercnn_napari.core.errors import InputDataError
-from ercnn_napari.ml.tfrecords import (
+from ercnn_napari.ml.data.tfrecords import (
     detect_kind,
     explain_read_error,
     read_stacked,

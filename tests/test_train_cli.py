@@ -122,7 +122,7 @@ def test_run_folder_complete(full_run: tuple[Path, list], train_project: Path) -
 
 
 def test_final_model_loads_and_is_the_best(full_run: tuple[Path, list]) -> None:
-    from ercnn_napari.ml.weights import load_model
+    from ercnn_napari.ml.model.weights import load_model
 
     run_dir, messages = full_run
     model, config = load_model(run_dir)  # a run folder means its model.ercnn.h5
@@ -236,7 +236,7 @@ def test_bad_input_after_the_start_leaves_no_partial_run_folder(train_project: P
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """A training tile whose series holds NaN passes the up-front checks (time axis only) and fails
     once the run has started; the run folder it had created must not stay behind."""
-    from ercnn_napari.ml import tfrecords
+    from ercnn_napari.ml.data import tfrecords
 
     copy = tmp_path / "project"
     shutil.copytree(train_project, copy, ignore=shutil.ignore_patterns("observations", "runs"))

@@ -18,9 +18,9 @@ from ercnn_napari.core.messages import Finished, parse_message
 from ercnn_napari.core.model_files import trained_context
 from ercnn_napari.core.project import Project
 from ercnn_napari.core.splits import Split
-from ercnn_napari.ml.model import ModelConfig, build_model
-from ercnn_napari.ml.tfrecords import write_stacked
-from ercnn_napari.ml.weights import save_model
+from ercnn_napari.ml.data.tfrecords import write_stacked
+from ercnn_napari.ml.model.network import ModelConfig, build_model
+from ercnn_napari.ml.model.weights import save_model
 
 DAY = 86400.0
 S = 8
@@ -78,10 +78,10 @@ def test_the_run_records_its_context(context_run):
 
 
 def test_predict_uses_the_trained_halo(context_run, tmp_path):
-    from ercnn_napari.ml.halo import HaloReader
-    from ercnn_napari.ml.observations import open_observations
-    from ercnn_napari.ml.shared_steps import SharedStepModel, predict_series
-    from ercnn_napari.ml.weights import load_model
+    from ercnn_napari.ml.data.halo import HaloReader
+    from ercnn_napari.ml.data.observations import open_observations
+    from ercnn_napari.ml.model.shared_steps import SharedStepModel, predict_series
+    from ercnn_napari.ml.model.weights import load_model
 
     out = tmp_path / "preds"
     result = cli("predict", "--project", str(context_run["root"]), "--model", str(context_run["run"]),

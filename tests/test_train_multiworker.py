@@ -194,7 +194,7 @@ def test_only_the_chief_writes_and_the_other_worker_cleans_up(cluster_run: dict)
 
 
 def test_final_model_loads_and_matches_a_single_worker_run_loosely(cluster_run: dict, single_run: Path) -> None:
-    from ercnn_napari.ml.weights import load_model
+    from ercnn_napari.ml.model.weights import load_model
 
     run_dir = cluster_run["run"]
     model, config = load_model(run_dir)

@@ -11,11 +11,16 @@ import pytest
 
 from ercnn_napari.core.errors import ErcnnError
 from ercnn_napari.core.messages import Step
-from ercnn_napari.ml.distribute import cluster_source, parse_gpu_spec, scaled_learning_rate, select_devices
-from ercnn_napari.ml.evaluate import evenly_spaced, fit_time_steps
-from ercnn_napari.ml.presets import TrainConfig, preset_config, resolve_config
-from ercnn_napari.ml.run_folder import RunFolder
-from ercnn_napari.ml.training_data import Sample, SamplingPlan, replica_order
+from ercnn_napari.ml.inference.evaluate import evenly_spaced, fit_time_steps
+from ercnn_napari.ml.training.distribute import (
+    cluster_source,
+    parse_gpu_spec,
+    scaled_learning_rate,
+    select_devices,
+)
+from ercnn_napari.ml.training.presets import TrainConfig, preset_config, resolve_config
+from ercnn_napari.ml.training.run_folder import RunFolder
+from ercnn_napari.ml.training.training_data import Sample, SamplingPlan, replica_order
 
 TILES = [(0, 1), (0, 2), (1, 1), (2, 5), (3, 3)]
 
@@ -145,7 +150,7 @@ def test_one_replica_strategy_on_cpu() -> None:
     """The CPU path is the same MirroredStrategy code as a GPU node, with one replica."""
     import tensorflow as tf
 
-    from ercnn_napari.ml.distribute import make_strategy
+    from ercnn_napari.ml.training.distribute import make_strategy
 
     if tf.config.list_logical_devices("GPU"):
         pytest.skip("this machine has GPUs; the test is about the CPU path")
@@ -169,16 +174,16 @@ def test_command_modules_and_plan_do_not_import_tensorflow() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, ercnn_napari.cli.cmd_train, ercnn_napari.cli.cmd_evaluate, ercnn_napari.ml.presets, "
-            "ercnn_napari.ml.run_folder, ercnn_napari.ml.distribute, ercnn_napari.ml.training_data; "
+    code = ("import sys, ercnn_napari.cli.cmd_train, ercnn_napari.cli.cmd_evaluate, ercnn_napari.ml.training.presets, "
+            "ercnn_napari.ml.training.run_folder, ercnn_napari.ml.training.distribute, ercnn_napari.ml.training.training_data; "
             "print('tensorflow' in sys.modules or 'keras' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "False"
 
 
 def test_freeze_keeps_the_chosen_input_path_fixed() -> None:
-    from ercnn_napari.ml.model import ModelConfig, build_model
-    from ercnn_napari.ml.train_setup import FREEZE_LAYERS, apply_freeze
+    from ercnn_napari.ml.model.network import ModelConfig, build_model
+    from ercnn_napari.ml.training.train_setup import FREEZE_LAYERS, apply_freeze
 
     model = build_model(ModelConfig.tiny())
     everything = {v.path for v in model.trainable_variables}

@@ -17,8 +17,8 @@ keras = pytest.importorskip("keras")
 from ercnn_napari.core import model_files  # noqa: E402
 from ercnn_napari.core.errors import ModelFileError  # noqa: E402
 from ercnn_napari.core.model_files import default_baseline, describe_model_file, resolve_model_path  # noqa: E402
-from ercnn_napari.ml.model import ModelConfig, build_model, ordered_weights  # noqa: E402
-from ercnn_napari.ml.weights import load_model, load_published_weights, load_weights, save_model  # noqa: E402
+from ercnn_napari.ml.model.network import ModelConfig, build_model, ordered_weights  # noqa: E402
+from ercnn_napari.ml.model.weights import load_model, load_published_weights, load_weights, save_model  # noqa: E402
 
 KERAS2_NAMES = {"kernel": "kernel:0", "bias": "bias:0", "gamma": "gamma:0", "beta": "beta:0",
                 "moving_mean": "moving_mean:0", "moving_variance": "moving_variance:0",

@@ -90,7 +90,7 @@ def folder(path: str | os.PathLike, what: str) -> Path:
 
 def gpus(spec: str | None) -> None:
     """``--gpus`` syntax (the same parser the trainer uses; it needs no TensorFlow)."""
-    from ercnn_napari.ml.distribute import parse_gpu_spec
+    from ercnn_napari.ml.training.distribute import parse_gpu_spec
 
     parse_gpu_spec(spec)
 

@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from ercnn_napari.core.messages import Finished, MessageWriter, Progress, Started
     from ercnn_napari.core.project import Project
     from ercnn_napari.core.tiles import format_tile_id, parse_tile_id
-    from ercnn_napari.ml.distribute import select_devices
+    from ercnn_napari.ml.training.distribute import select_devices
 
     if not 0.0 < args.threshold < 1.0:
         raise ErcnnError(f"--threshold must be between 0 and 1, got {args.threshold}")
@@ -87,9 +87,9 @@ def run(args: argparse.Namespace) -> int:
         raise ErcnnError(f"no tiles to evaluate in {what}", project.training_dir / args.split)
 
     from ercnn_napari.core.model_files import resolve_model_path, trained_context
-    from ercnn_napari.ml.evaluate import evaluate_tiles, load_labels
-    from ercnn_napari.ml.observations import open_observations
-    from ercnn_napari.ml.weights import load_model
+    from ercnn_napari.ml.data.observations import open_observations
+    from ercnn_napari.ml.inference.evaluate import evaluate_tiles, load_labels
+    from ercnn_napari.ml.model.weights import load_model
 
     model_path = resolve_model_path(args.model)
     labels = load_labels(project.labels, tiles)
@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     result = evaluate_tiles(model, config.time_steps, source, labels, windows_per_tile=args.windows,
                             threshold=args.threshold, border=args.border, batch_size=args.batch_size,
                             on_tile=on_tile, halo=trained_context(model_path))
-    from ercnn_napari.ml.run_folder import strict_json
+    from ercnn_napari.ml.training.run_folder import strict_json
 
     result = strict_json({**result, "model": str(model_path), "project": str(project.root), "tiles": what})
     text = json.dumps(result, indent=2, sort_keys=True, default=str, allow_nan=False) + "\n"
@@ -125,10 +125,10 @@ def _run_heldout(args: argparse.Namespace, project, writer) -> int:
     from ercnn_napari.core.messages import Finished, Progress, Started
     from ercnn_napari.core.model_files import resolve_model_path, trained_context
     from ercnn_napari.core.tiles import format_tile_id
-    from ercnn_napari.ml.heldout_eval import evaluate_heldout
-    from ercnn_napari.ml.observations import open_observations
-    from ercnn_napari.ml.run_folder import strict_json
-    from ercnn_napari.ml.weights import load_model
+    from ercnn_napari.ml.data.observations import open_observations
+    from ercnn_napari.ml.inference.heldout_eval import evaluate_heldout
+    from ercnn_napari.ml.model.weights import load_model
+    from ercnn_napari.ml.training.run_folder import strict_json
 
     if not has_answer_key(project.root):
         raise ErcnnError("--set heldout needs an answer key (answer_key/{y}_{x}.npy, as the sample has)",

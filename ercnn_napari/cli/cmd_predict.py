@@ -7,7 +7,7 @@ Examples::
         --out preds/ --project liege/ --tiles 3:5,3:6
 
 Writes ``<stem>.npy`` + ``<stem>_windows.csv`` per input and ``prediction.json`` into ``--out``
-(see ercnn_napari.ml.predict). TensorFlow is imported inside :func:`run` only, so that
+(see ercnn_napari.ml.inference.predict). TensorFlow is imported inside :func:`run` only, so that
 ``ercnn-napari --help`` stays instant and the viewer can import this module.
 """
 
@@ -78,7 +78,7 @@ def _check_args(args: argparse.Namespace) -> None:
 def _halo_notice(args: argparse.Namespace, source: Any, context: int) -> tuple[int, str | None]:
     """(halo, notice): a model trained with ``train --context N`` is predicted with its N-pixel halo
     (its neighbours' observations) where a stacked project provides neighbours, else alone with a notice."""
-    from ercnn_napari.ml.observations import StackedSource
+    from ercnn_napari.ml.data.observations import StackedSource
 
     if not context:
         return 0, None
@@ -94,7 +94,7 @@ def _halo_notice(args: argparse.Namespace, source: Any, context: int) -> tuple[i
 def _jobs(args: argparse.Namespace, context: int = 0) -> tuple[list[Any], dict[str, Any]]:
     from ercnn_napari.core.errors import ProjectError
     from ercnn_napari.core.tiles import format_tile_id, parse_tile_id
-    from ercnn_napari.ml import predict
+    from ercnn_napari.ml.inference import predict
 
     if not args.project:
         if context:
@@ -103,7 +103,7 @@ def _jobs(args: argparse.Namespace, context: int = 0) -> tuple[list[Any], dict[s
         jobs = [predict.file_job(path, args.stride, args.windows) for path in args.inputs]
         return jobs, {"mode": "files", "halo": 0}
     from ercnn_napari.core.project import Project
-    from ercnn_napari.ml.observations import open_observations
+    from ercnn_napari.ml.data.observations import open_observations
 
     project = Project.open(args.project)
     source = open_observations(project)
@@ -122,7 +122,7 @@ def _jobs(args: argparse.Namespace, context: int = 0) -> tuple[list[Any], dict[s
         print(f"notice: {notice}", file=sys.stderr)
     reader = None
     if halo:
-        from ercnn_napari.ml.halo import HaloReader
+        from ercnn_napari.ml.data.halo import HaloReader
 
         reader = HaloReader(source, min(halo, project.grid.tile_size), "reflect")
     jobs = [predict.tile_job(source, tile, args.stride, reader) for tile in tiles]
@@ -137,8 +137,8 @@ def run(args: argparse.Namespace) -> int:
     from ercnn_napari.cli.cancel import cancellable
     from ercnn_napari.core.messages import MessageWriter
     from ercnn_napari.core.model_files import resolve_model_path
-    from ercnn_napari.ml import predict
-    from ercnn_napari.ml.weights import load_model
+    from ercnn_napari.ml.inference import predict
+    from ercnn_napari.ml.model.weights import load_model
 
     writer = MessageWriter(args.progress, job=NAME)
     with cancellable(writer, str(args.out)):  # the viewer's Cancel: clean up temp files

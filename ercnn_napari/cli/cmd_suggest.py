@@ -63,10 +63,10 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ercnn_napari.core.model_files import resolve_model_path
-    from ercnn_napari.ml.distribute import select_devices
-    from ercnn_napari.ml.observations import open_observations
-    from ercnn_napari.ml.suggest import tile_uncertainty
-    from ercnn_napari.ml.weights import load_model
+    from ercnn_napari.ml.data.observations import open_observations
+    from ercnn_napari.ml.inference.suggest import tile_uncertainty
+    from ercnn_napari.ml.model.weights import load_model
+    from ercnn_napari.ml.training.distribute import select_devices
 
     select_devices(args.gpus)
     keras.utils.set_random_seed(args.seed)

@@ -100,7 +100,7 @@ def check_arguments(args: argparse.Namespace) -> None:
     if args.augment is not None:
         parse_codes(args.augment)
     if args.resume:
-        from ercnn_napari.ml.run_folder import RunFolder
+        from ercnn_napari.ml.training.run_folder import RunFolder
 
         RunFolder.open_for_resume(args.resume)
         if args.project:
@@ -119,7 +119,7 @@ def check_arguments(args: argparse.Namespace) -> None:
         if found is not None:
             checks.model(found)
     checks.split(checks.project(args.project), args.split)
-    from ercnn_napari.ml.distribute import task_position
+    from ercnn_napari.ml.training.distribute import task_position
 
     chief = task_position()[0] == 0   # other workers of a cluster job are given the chief's folder
     if chief and args.out and (Path(args.out) / "config.json").exists():
@@ -131,14 +131,14 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
     check_arguments(args)
     from ercnn_napari.core.errors import ErcnnError
-    from ercnn_napari.ml.train import run_training
+    from ercnn_napari.ml.training.train import run_training
 
     if args.resume:
         return run_training(args.project, None, resume=args.resume, gpus=args.gpus, progress=args.progress,
                             check_memory=not args.skip_memory_check, epochs_override=args.epochs)
     if not args.project:
         raise ErcnnError("give a PROJECT folder to train on, or --resume RUNDIR")
-    from ercnn_napari.ml.presets import resolve_config
+    from ercnn_napari.ml.training.presets import resolve_config
 
     overrides = {
         "split": args.split, "baseline": args.baseline, "epochs": args.epochs,

@@ -5,8 +5,8 @@ The driver (``ercnn-napari map``) never imports TensorFlow; this module imports 
 loaded in the worker between tasks (module-level cache), so a worker pays for them once.
 
 Per tile: with stacked observations, the tile plus its context halo
-(:mod:`ercnn_napari.ml.halo`) goes through the shared-step predictor
-(:mod:`ercnn_napari.ml.shared_steps`) and the centre is kept; stage-3 observations have no
+(:mod:`ercnn_napari.ml.data.halo`) goes through the shared-step predictor
+(:mod:`ercnn_napari.ml.model.shared_steps`) and the centre is kept; stage-3 observations have no
 neighbours and take the per-window path without halo (the driver says so). Each tile's
 ``tiles/{y}_{x}.npy`` is written atomically, so a killed task leaves only complete tiles.
 """
@@ -35,9 +35,9 @@ def _loaded(task: dict[str, Any]) -> tuple[Any, Any, Any]:
         _CACHE.clear()
         from ercnn_napari.core.model_files import resolve_model_path
         from ercnn_napari.core.project import Project
-        from ercnn_napari.ml.observations import open_observations
-        from ercnn_napari.ml.predict import Predictor
-        from ercnn_napari.ml.weights import load_model
+        from ercnn_napari.ml.data.observations import open_observations
+        from ercnn_napari.ml.inference.predict import Predictor
+        from ercnn_napari.ml.model.weights import load_model
 
         source = open_observations(Project.open(task["project"]))
         models = [load_model(resolve_model_path(m))[0] for m in task["models"]]
@@ -49,7 +49,7 @@ def _loaded(task: dict[str, Any]) -> tuple[Any, Any, Any]:
 def tile_windows(project: str, tile: str, stride: int) -> WindowTable:
     """The windows (every ``stride``-th) of one tile: the map's time axis, read in a worker."""
     from ercnn_napari.core.project import Project
-    from ercnn_napari.ml.observations import open_observations
+    from ercnn_napari.ml.data.observations import open_observations
 
     source = open_observations(Project.open(project))
     full = source.window_table(parse_tile_id(tile))
@@ -58,10 +58,10 @@ def tile_windows(project: str, tile: str, stride: int) -> WindowTable:
 
 def run_block(task: dict[str, Any]) -> dict[str, Any]:
     """Predict the task's tiles that are not done yet; returns counts and seconds for the driver."""
-    from ercnn_napari.ml import predict
-    from ercnn_napari.ml.halo import HaloReader
-    from ercnn_napari.ml.observations import StackedSource
-    from ercnn_napari.ml.shared_steps import predict_series
+    from ercnn_napari.ml.data.halo import HaloReader
+    from ercnn_napari.ml.data.observations import StackedSource
+    from ercnn_napari.ml.inference import predict
+    from ercnn_napari.ml.model.shared_steps import predict_series
 
     started = time.perf_counter()
     source, shared, predictor = _loaded(task)

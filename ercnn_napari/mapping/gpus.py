@@ -27,7 +27,9 @@ def resolve_gpus(spec: str, found: list[tuple[int, str]] | None = None) -> list[
 
     ``found``: the machine's GPUs (default: ``nvidia-smi -L``). ``none`` -> [] (CPU workers).
     """
-    from ercnn_napari.ml.distribute import parse_gpu_spec  # TensorFlow-free: the trainer's --gpus syntax
+    from ercnn_napari.ml.training.distribute import (
+        parse_gpu_spec,  # TensorFlow-free: the trainer's --gpus syntax
+    )
 
     wanted = parse_gpu_spec(spec)
     if wanted == []:

@@ -49,7 +49,7 @@ def write_observations(folder: Path, spec: SampleSpec, scene: Scene, tiles: list
 
 def _write_one(job: tuple[SampleSpec, TileTimeline, str, Schedule]) -> tuple[tuple[int, int], int]:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from ercnn_napari.ml.tfrecords import write_stacked
+    from ercnn_napari.ml.data.tfrecords import write_stacked
 
     spec, timeline, path, sched = job
     series = synthesize_tile(spec, timeline, sched)

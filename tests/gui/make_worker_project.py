@@ -33,9 +33,9 @@ def main(dest: Path) -> None:
         project.labels.write(tile, label)
     project.write_splits({"V1": Split("V1", [(0, 0), (0, 1), (0, 2), (1, 0)], [(1, 1)], [(1, 2)])})
 
-    from ercnn_napari.ml.model import ModelConfig, build_model
-    from ercnn_napari.ml.tfrecords import write_stacked
-    from ercnn_napari.ml.weights import save_model
+    from ercnn_napari.ml.data.tfrecords import write_stacked
+    from ercnn_napari.ml.model.network import ModelConfig, build_model
+    from ercnn_napari.ml.model.weights import save_model
 
     start = 1483228800.0  # 2017-01-01
     stamps = start + np.arange(0, 300, 4) * DAY  # 75 observations over ten months

@@ -26,7 +26,7 @@ def _write_stacked_in_a_worker(path):
     """The stacked file written by TensorFlow itself, in a process of its own (never in the viewer's)."""
     code = textwrap.dedent(f"""
         import numpy as np
-        from ercnn_napari.ml.tfrecords import write_stacked
+        from ercnn_napari.ml.data.tfrecords import write_stacked
         rng = np.random.default_rng(4)
         n = {N_STEPS}
         stamps = {T0} + np.arange(n) * 40 * {DAY}

@@ -17,7 +17,7 @@ Rules:
   ``edge="none"`` leaves the halo off on that side, so the tile's edge there is predicted as
   today (zero padding).
 - The time-step mask keeps the rule of the tile itself: in "quirk" mode the tile's own top-left
-  pixel decides which steps count (see ``mask_region`` in :mod:`ercnn_napari.ml.shared_steps`),
+  pixel decides which steps count (see ``mask_region`` in :mod:`ercnn_napari.ml.model.shared_steps`),
   not the halo's corner, so a halo changes the spatial context only.
 """
 
@@ -30,7 +30,7 @@ import numpy as np
 
 from ercnn_napari.core.errors import InputDataError
 from ercnn_napari.core.tiles import TileId, format_tile_id
-from ercnn_napari.ml.observations import StackedSource
+from ercnn_napari.ml.data.observations import StackedSource
 
 EDGE_MODES = ("reflect", "none")
 

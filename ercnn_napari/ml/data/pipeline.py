@@ -18,8 +18,8 @@ import tensorflow as tf
 from ercnn_napari.core.constants import MAX_OBSERVATIONS, N_CHANNELS, PAD_VALUE
 from ercnn_napari.core.errors import InputDataError
 from ercnn_napari.core.window_table import WindowTable
-from ercnn_napari.ml.model import pad_to_time_steps
-from ercnn_napari.ml.tfrecords import stage3_dataset
+from ercnn_napari.ml.data.tfrecords import stage3_dataset
+from ercnn_napari.ml.model.network import pad_to_time_steps
 
 
 def pad_numpy(window: np.ndarray, time_steps: int = MAX_OBSERVATIONS) -> np.ndarray:

@@ -15,9 +15,9 @@ from typing import Any
 
 import tensorflow as tf
 
-from ercnn_napari.ml.aggregation import max_over_windows
-from ercnn_napari.ml.lean_gradients import lean_step_gradients, straightforward_step_gradients
-from ercnn_napari.ml.loss import BORDER, tanimoto_complement_loss, tanimoto_complement_per_sample
+from ercnn_napari.ml.training.aggregation import max_over_windows
+from ercnn_napari.ml.training.lean_gradients import lean_step_gradients, straightforward_step_gradients
+from ercnn_napari.ml.training.loss import BORDER, tanimoto_complement_loss, tanimoto_complement_per_sample
 
 
 def centre(maps: tf.Tensor, context: int) -> tf.Tensor:

@@ -28,8 +28,8 @@ from ercnn_napari.core.atomic import atomic_path
 from ercnn_napari.core.errors import ErcnnError, ResourceError
 from ercnn_napari.core.messages import Error, Message, MessageWriter
 from ercnn_napari.core.metrics import Confusion, confusion, scores
-from ercnn_napari.ml.presets import TrainConfig
-from ercnn_napari.ml.run_folder import RunFolder
+from ercnn_napari.ml.training.presets import TrainConfig
+from ercnn_napari.ml.training.run_folder import RunFolder
 
 EXIT_CANCELLED = 0
 
@@ -81,7 +81,7 @@ def run_training(project: str | None, config: TrainConfig | None, *, out: str | 
                  resume: str | None = None, gpus: str | None = None, progress: str = "text",
                  check_memory: bool = True, epochs_override: int | None = None) -> int:
     """Run (or resume) one training run; returns the process exit code. See module docstring."""
-    from ercnn_napari.ml.distribute import select_devices
+    from ercnn_napari.ml.training.distribute import select_devices
 
     select_devices(gpus)  # before TensorFlow initialises its devices
     stop = StopRequest().install()
@@ -103,7 +103,7 @@ def _run(project_arg: str | None, config: TrainConfig | None, out: str | None, r
          sink: EventSink, stop: StopRequest, check_memory: bool, epochs_override: int | None) -> int:
     from ercnn_napari.core.model_files import default_baseline, resolve_model_path
     from ercnn_napari.core.project import Project
-    from ercnn_napari.ml.distribute import task_position
+    from ercnn_napari.ml.training.distribute import task_position
 
     is_chief = task_position()[0] == 0
     sink.chief = is_chief  # only worker 0 of a cluster reports, from the first event on
@@ -133,12 +133,12 @@ def _run(project_arg: str | None, config: TrainConfig | None, out: str | None, r
                              "ERCNN_PUBLISHED_WEIGHTS (the demo baseline is not installed)")
         config.baseline = str(found)
     if config.baseline is not None:
-        from ercnn_napari.ml.weights import read_config
+        from ercnn_napari.ml.model.weights import read_config
 
         config.baseline = str(resolve_model_path(config.baseline))
         read_config(config.baseline)  # a foreign or broken file fails here, before a run folder exists
 
-    from ercnn_napari.ml.distribute import make_strategy
+    from ercnn_napari.ml.training.distribute import make_strategy
 
     # Before any TensorFlow op runs: a multi-worker strategy configures TensorFlow's collective
     # ops, which is refused once the runtime has started ("Collective ops must be configured at
@@ -149,13 +149,13 @@ def _run(project_arg: str | None, config: TrainConfig | None, out: str | None, r
     # on the first real two-worker run) and the run went on to the end.
     stop.install()
 
-    from ercnn_napari.ml.observations import open_observations
-    from ercnn_napari.ml.train_setup import collect_inputs
+    from ercnn_napari.ml.data.observations import open_observations
+    from ercnn_napari.ml.training.train_setup import collect_inputs
 
     source = open_observations(project)
     inputs = collect_inputs(project, config.split, source, min_windows=config.windows_per_sample)
 
-    from ercnn_napari.ml.train_loop import TrainingLoop
+    from ercnn_napari.ml.training.train_loop import TrainingLoop
 
     created = run is None and is_chief
     if run is None:

@@ -31,8 +31,8 @@ from ercnn_napari.core.errors import InputDataError, ProjectError
 from ercnn_napari.core.tiles import TileId, format_tile_id, parse_tile_stem
 from ercnn_napari.core.window_table import WindowTable, read_window_csv
 from ercnn_napari.core.windowing import compute_windows
-from ercnn_napari.ml import pipeline
-from ercnn_napari.ml.tfrecords import (
+from ercnn_napari.ml.data import pipeline
+from ercnn_napari.ml.data.tfrecords import (
     StackedSeries,
     decode_stage3_record,
     iter_raw_records,

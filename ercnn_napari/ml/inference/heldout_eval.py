@@ -27,7 +27,7 @@ import numpy as np
 from ercnn_napari.core.answer_key import held_out_tiles, read_answer_key, read_events
 from ercnn_napari.core.heldout import ensemble, event_timing, fit_threshold, map_report, pooled_counts
 from ercnn_napari.core.tiles import TileId, format_tile_id
-from ercnn_napari.ml.evaluate import make_halo_reader, predict_window_maps
+from ercnn_napari.ml.inference.evaluate import make_halo_reader, predict_window_maps
 
 OnTile = Callable[[str, TileId], None]
 

@@ -79,10 +79,10 @@ def predict_max_map(model: Any, windows: np.ndarray, batch_size: int = 8) -> np.
 def tile_windows(source: Any, tile: TileId, table: Any, indices: np.ndarray, time_steps: int,
                  halo_reader: Any = None) -> np.ndarray:
     """The windows ``indices`` of a tile fitted to ``time_steps``; with a ``halo_reader``
-    (:class:`ercnn_napari.ml.halo.HaloReader`, for a model trained with ``--context``) they carry
+    (:class:`ercnn_napari.ml.data.halo.HaloReader`, for a model trained with ``--context``) they carry
     the neighbours' halo, as the model saw in training."""
     if halo_reader is not None and halo_reader.halo:
-        from ercnn_napari.ml.halo import context_windows
+        from ercnn_napari.ml.data.halo import context_windows
 
         return context_windows(halo_reader, tile, table, indices, time_steps)
     return fit_time_steps(np.asarray(source.windows(tile, indices), np.float32), time_steps)
@@ -92,7 +92,7 @@ def make_halo_reader(source: Any, halo: int) -> Any:
     """A halo reader for a model trained with context ``halo`` (None for 0: each tile alone)."""
     if not halo:
         return None
-    from ercnn_napari.ml.halo import HaloReader
+    from ercnn_napari.ml.data.halo import HaloReader
 
     return HaloReader(source, int(halo), "reflect")
 
@@ -104,7 +104,7 @@ def predict_window_maps(model: Any, time_steps: int, source: Any, tile: TileId, 
     The per-window maps are kept (not only their maximum) so the held-out report can ask *when*
     a model saw a dated event; k x 32 x 32 floats per tile are nothing next to the inputs.
     """
-    from ercnn_napari.ml.halo import crop_centre
+    from ercnn_napari.ml.data.halo import crop_centre
 
     table = source.window_table(tile)
     indices = evenly_spaced(len(table), windows_per_tile)
@@ -138,7 +138,7 @@ def evaluate_tiles(
     tiles done so far with ``"complete": False``. ``halo``: the model's training context
     (``train --context``), predicted with the same halo of neighbours and scored on the tile.
     """
-    from ercnn_napari.ml.halo import crop_centre
+    from ercnn_napari.ml.data.halo import crop_centre
 
     reader = make_halo_reader(source, halo)
     pairs: dict[str, tuple[np.ndarray, np.ndarray]] = {}

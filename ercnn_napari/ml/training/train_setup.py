@@ -17,8 +17,8 @@ import numpy as np
 from ercnn_napari.core.errors import InputDataError, LabelError, ProjectError, ResourceError
 from ercnn_napari.core.messages import Preflight
 from ercnn_napari.core.tiles import TileId, format_tile_id
-from ercnn_napari.ml.evaluate import load_labels
-from ercnn_napari.ml.presets import TrainConfig
+from ercnn_napari.ml.inference.evaluate import load_labels
+from ercnn_napari.ml.training.presets import TrainConfig
 
 #: Layers of each input path of the network (see ml.model); "both" freezes both paths.
 FREEZE_LAYERS = {
@@ -114,8 +114,8 @@ def build_start_model(tf: Any, model_config: Any, baseline: Path | None, seed: i
     """
     import keras
 
-    from ercnn_napari.ml.model import build_model
-    from ercnn_napari.ml.weights import load_weights
+    from ercnn_napari.ml.model.network import build_model
+    from ercnn_napari.ml.model.weights import load_weights
 
     keras.utils.set_random_seed(seed)
     model = build_model(model_config, seed=seed)
@@ -131,7 +131,7 @@ def preflight(model_config: Any, config: TrainConfig, layout: Any, tile_size: in
     nvidia-smi can tell it (else the check only reports the estimate). ``fits`` compares with
     ml.memory's usable fraction, leaving room for the OS and the viewer.
     """
-    from ercnn_napari.ml.memory import (
+    from ercnn_napari.ml.training.memory import (
         USABLE_FRACTION,
         available_bytes,
         estimate_cached_head_bytes,

@@ -18,15 +18,17 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from ercnn_napari.baseline.run import index_row_or_reason
 from ercnn_napari.core.errors import ErcnnError, ProjectError
 from ercnn_napari.core.messages import Checkpoint, Epoch, Finished, Progress, Stage, Started, Step, Validation
 from ercnn_napari.core.metrics import Confusion
 from ercnn_napari.core.tiles import format_tile_id
-from ercnn_napari.ml import train as train_module
-from ercnn_napari.ml.aggregation import WindowSelection, select_window_indices
-from ercnn_napari.ml.augment import augment
-from ercnn_napari.ml.distribute import (
+from ercnn_napari.ml.inference.evaluate import evenly_spaced
+from ercnn_napari.ml.model.network import ModelConfig, random_state_variables
+from ercnn_napari.ml.model.weights import read_config, save_model
+from ercnn_napari.ml.training import train as train_module
+from ercnn_napari.ml.training.aggregation import WindowSelection, select_window_indices
+from ercnn_napari.ml.training.augment import augment
+from ercnn_napari.ml.training.distribute import (
     environment_info,
     make_statistics_sync,
     make_stop_agreement,
@@ -34,14 +36,11 @@ from ercnn_napari.ml.distribute import (
     scaled_learning_rate,
     worker_weight_spread,
 )
-from ercnn_napari.ml.evaluate import compare, evaluate_tiles, evenly_spaced
-from ercnn_napari.ml.frozen_backbone import FeatureCache, feature_augment, split_model
-from ercnn_napari.ml.model import ModelConfig, random_state_variables
-from ercnn_napari.ml.run_folder import strict_json
-from ercnn_napari.ml.train_setup import apply_freeze, build_start_model, preflight, refuse_if_too_big
-from ercnn_napari.ml.train_steps import make_train_step, make_validation_step
-from ercnn_napari.ml.training_data import SamplingPlan, WindowReader, make_dataset, replica_order
-from ercnn_napari.ml.weights import load_model, read_config, save_model
+from ercnn_napari.ml.training.frozen_backbone import FeatureCache, feature_augment, split_model
+from ercnn_napari.ml.training.run_folder import strict_json
+from ercnn_napari.ml.training.train_setup import apply_freeze, build_start_model, preflight, refuse_if_too_big
+from ercnn_napari.ml.training.train_steps import make_train_step, make_validation_step
+from ercnn_napari.ml.training.training_data import SamplingPlan, WindowReader, make_dataset, replica_order
 
 
 class TrainingLoop:
@@ -136,30 +135,10 @@ class TrainingLoop:
         self.sync_statistics = make_statistics_sync(self.strategy, self.model.non_trainable_variables, tf)
 
     def _adapt_batch_norm(self) -> None:
-        """Re-estimate the input blocks' batch-norm statistics on this run's windows (ml.adapt_bn).
+        """Re-estimate the input blocks' batch-norm statistics on this run's windows (ml.training.adapt_bn)."""
+        from ercnn_napari.ml.training.adapt_bn import adapt_run_batch_norm
 
-        Only at the start of a run: a resumed run restores the adapted statistics from its
-        checkpoint. The baseline saved in the run folder is the unadapted one (the "before").
-        """
-        from ercnn_napari.ml.adapt_bn import adapt_batch_norm
-
-        tiles = list(dict.fromkeys(self.inputs.train_tiles + self.inputs.val_tiles))
-        n = self.config.windows_per_sample
-        started = time.perf_counter()
-
-        def windows(pass_index: int) -> Any:
-            for done, tile in enumerate(tiles, start=1):
-                indices = [int(i) for i in evenly_spaced(self.inputs.n_windows[tile], n)]
-                yield self.reader.windows(tile, indices)
-                self.sink.emit(Progress(done=done, total=len(tiles), unit="tiles", desc=(
-                    f"batch-norm statistics of tile {format_tile_id(tile)} (pass {pass_index + 1} of 2)")))
-
-        report = adapt_batch_norm(self.model, windows)
-        if self.layout.is_chief:
-            self.run.write_json(self.run.root / "adapted_batch_norm.json", report)
-        self.sink.emit(Progress(done=len(tiles), total=len(tiles), unit="tiles", desc=(
-            f"re-estimated the batch-norm statistics of {', '.join(report)} on {len(tiles)} tiles "
-            f"in {time.perf_counter() - started:.0f} s")))
+        adapt_run_batch_norm(self)
 
     def _choose_windows(self, n_windows: int, rng: np.random.Generator) -> np.ndarray:
         if self.config.cache_features:  # a fixed set per tile, so that its features can be cached
@@ -409,37 +388,7 @@ class TrainingLoop:
         return 0
 
     def _evaluate(self) -> dict[str, Any] | None:
-        """Baseline vs final model on the validation and test tiles -> evaluation.json."""
-        run, cfg = self.run, self.config
-        models = {"before": load_model(run.baseline_model), "after": load_model(run.final_model)}
-        sets = {"val": self.inputs.val_tiles, "test": self.inputs.test_tiles}
-        total = sum(len(t) for t in sets.values()) * 2
-        done = 0
-        result: dict[str, Any] = {"threshold": cfg.threshold, "border": cfg.border, "windows_per_tile": cfg.eval_windows,
-                                  "baseline": cfg.baseline, "model": str(run.final_model),
-                                  "best_epoch": self.state["best_epoch"],
-                                  "skipped_test_tiles": self.inputs.skipped_test_tiles, "sets": {}}
-        for set_name, tiles in sets.items():
-            if not tiles:
-                continue
-            labels = {t: self.inputs.labels[t] for t in tiles}
-            entry = {}
-            for when, (model, model_config) in models.items():
-                def on_tile(i: int, n: int, tile: Any, when: str = when, set_name: str = set_name,
-                            offset: int = done) -> None:
-                    self.sink.emit(Progress(done=offset + i, total=total, desc=f"evaluating {set_name} ({when})",
-                                            unit="tiles"))
-                entry[when] = evaluate_tiles(model, model_config.time_steps, self.source, labels,
-                                             windows_per_tile=cfg.eval_windows, threshold=cfg.threshold,
-                                             border=cfg.border, should_stop=self.stop, on_tile=on_tile,
-                                             halo=cfg.context if when == "after" else 0)
-                if not entry[when]["complete"]:
-                    return None
-                done += len(tiles)
-            entry["delta"] = compare(entry["before"], entry["after"])
-            result["sets"][set_name] = entry
-        result["index_baseline"] = index_row_or_reason(
-            self.project, {t: self.inputs.labels[t] for t in self.inputs.train_tiles},
-            {name: {t: self.inputs.labels[t] for t in tiles} for name, tiles in sets.items() if tiles}, cfg.border)
-        run.write_json(run.evaluation_json, result)
-        return result
+        """Baseline vs final model on the validation and test tiles -> evaluation.json (ml.training.run_evaluation)."""
+        from ercnn_napari.ml.training.run_evaluation import evaluate_run
+
+        return evaluate_run(self)

@@ -4,7 +4,7 @@ Model files are user input, so they are read as data only: h5py arrays and JSON 
 never ``keras.models.load_model`` (which can deserialise code: lambdas, custom objects) and never
 pickle. The authors' file stores its training graph (18 input channels, other layer names than
 their model code); like Keras 2's ``load_weights`` we ignore that graph and map the weights by
-layer order onto our layers (:data:`ercnn_napari.ml.model.WEIGHTED_LAYERS`), checking every
+layer order onto our layers (:data:`ercnn_napari.ml.model.network.WEIGHTED_LAYERS`), checking every
 shape first so that a mismatched file is refused before any weight is changed.
 
 Our format ``*.ercnn.h5``: root attributes ``format="ercnn-napari-model"``, ``version``,
@@ -33,7 +33,7 @@ from ercnn_napari.core.model_files import (
     read_json_attr,
     resolve_model_path,
 )
-from ercnn_napari.ml.model import ModelConfig, build_model, ordered_weights
+from ercnn_napari.ml.model.network import ModelConfig, build_model, ordered_weights
 
 
 def _decode(name: Any) -> str:

@@ -199,7 +199,7 @@ def preset_config(name: str) -> TrainConfig:
             select_by="last",
         )
     if name == "tiny":
-        from ercnn_napari.ml.model import ModelConfig  # imports TF: only called inside a worker
+        from ercnn_napari.ml.model.network import ModelConfig  # imports TF: only called inside a worker
 
         return TrainConfig(
             preset="tiny", epochs=1, steps_per_epoch=2, batch_size=2, windows_per_sample=2,

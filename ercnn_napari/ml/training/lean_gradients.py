@@ -41,8 +41,8 @@ from typing import NamedTuple
 
 import tensorflow as tf
 
-from ercnn_napari.ml.aggregation import max_over_windows
-from ercnn_napari.ml.loss import tanimoto_complement_loss
+from ercnn_napari.ml.training.aggregation import max_over_windows
+from ercnn_napari.ml.training.loss import tanimoto_complement_loss
 
 LossFn = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 
@@ -59,12 +59,12 @@ def model_state_variables(model: tf.Module) -> list[tf.Variable]:
     """Variables a training-mode forward pass changes: non-trainable ones plus the random state.
 
     Batch-norm moving statistics and Keras seed-generator states are non-trainable variables of
-    the model; :func:`ercnn_napari.ml.model.random_state_variables` adds any random state the
+    the model; :func:`ercnn_napari.ml.model.network.random_state_variables` adds any random state the
     model keeps elsewhere. Deduplicated, in a stable order.
     """
     candidates = list(model.non_trainable_variables)
     try:
-        from ercnn_napari.ml.model import random_state_variables
+        from ercnn_napari.ml.model.network import random_state_variables
     except ImportError:  # the model module is the only provider; plain Keras models need nothing more
         random_state_variables = None
     if random_state_variables is not None:

@@ -22,7 +22,7 @@ def max_over_windows(predictions: tf.Tensor) -> tf.Tensor:
     """Per-pixel maximum over the window axis: [B, K, H, W] -> [B, H, W].
 
     Its gradient (tf.reduce_max's) goes to the winning window of each pixel, split equally among
-    tied windows; :mod:`ercnn_napari.ml.lean_gradients` relies on exactly that rule.
+    tied windows; :mod:`ercnn_napari.ml.training.lean_gradients` relies on exactly that rule.
     """
     predictions = tf.convert_to_tensor(predictions)
     if predictions.shape.rank != 4:

@@ -49,7 +49,7 @@ import tensorflow as tf
 
 from ercnn_napari.core.constants import MAX_OBSERVATIONS, N_CHANNELS, N_SAR_CHANNELS, PAD_VALUE
 from ercnn_napari.core.errors import InputDataError
-from ercnn_napari.ml.convlstm import MaskedConvLSTM2D
+from ercnn_napari.ml.model.convlstm import MaskedConvLSTM2D
 
 MASK_MODES = ("quirk", "step", "pixel")
 

@@ -8,7 +8,7 @@ depends on ONE observation only:
   moving statistics, so a step's output does not depend on the other steps of the batch);
 - the ConvLSTMs' input convolutions ``conv(x_t, kernel) + bias`` (the recurrent convolution
   ``conv(h, recurrent_kernel)`` is the only part that sees the window's history);
-- the timestep mask: every mode (see :mod:`ercnn_napari.ml.model`) decides from the step's own
+- the timestep mask: every mode (see :mod:`ercnn_napari.ml.model.network`) decides from the step's own
   values. "quirk" reads the input's top-left pixel, i.e. the top-left pixel of what is
   predicted; :meth:`SharedStepModel.encode` takes ``mask_region`` so that a tile predicted
   inside a larger block (a context halo) keeps the rule of its own top-left pixel.
@@ -34,7 +34,7 @@ import numpy as np
 import tensorflow as tf
 
 from ercnn_napari.core.constants import N_CHANNELS, N_SAR_CHANNELS
-from ercnn_napari.ml.convlstm import keras2_hard_sigmoid
+from ercnn_napari.ml.model.convlstm import keras2_hard_sigmoid
 
 #: observations encoded per call: bounds the memory of the time-distributed activations
 ENCODE_CHUNK = 64
@@ -59,7 +59,7 @@ class EncodedSeries:
 
 
 class SharedStepModel:
-    """One ERCNN-DRS model (as built by :func:`ercnn_napari.ml.model.build_model`) split in two."""
+    """One ERCNN-DRS model (as built by :func:`ercnn_napari.ml.model.network.build_model`) split in two."""
 
     def __init__(self, model: keras.Model) -> None:
         self.model = model
@@ -127,7 +127,7 @@ class SharedStepModel:
     @staticmethod
     def _cell(z_in: tf.Tensor, h: tf.Tensor, c: tf.Tensor, recurrent_kernel: tf.Tensor, keep: tf.Tensor
               ) -> tuple[tf.Tensor, tf.Tensor]:
-        """One Keras-2 ConvLSTM step (see :mod:`ercnn_napari.ml.convlstm`) from precomputed input gates."""
+        """One Keras-2 ConvLSTM step (see :mod:`ercnn_napari.ml.model.convlstm`) from precomputed input gates."""
         z = z_in + tf.nn.conv2d(h, recurrent_kernel, 1, "SAME")
         z_i, z_f, z_c, z_o = tf.split(z, 4, axis=-1)
         c_new = keras2_hard_sigmoid(z_f) * c + keras2_hard_sigmoid(z_i) * tf.tanh(z_c)

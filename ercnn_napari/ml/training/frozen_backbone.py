@@ -99,6 +99,6 @@ def feature_augment(features: Any, label: Any, code: Any) -> tuple[Any, Any]:
     ``ml.augment`` reads a rank-4 input as [T, H, W, C], so its geometric part applies unchanged
     with the window axis in the place of time.
     """
-    from ercnn_napari.ml.augment import augment
+    from ercnn_napari.ml.training.augment import augment
 
     return augment(features, label, code)

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ercnn_napari.core.tiles import TileId
-from ercnn_napari.ml.evaluate import evenly_spaced, fit_time_steps, predict_max_map
+from ercnn_napari.ml.inference.evaluate import evenly_spaced, fit_time_steps, predict_max_map
 
 
 def dropout_only(model: Any) -> None:

@@ -22,6 +22,7 @@ authors did.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -29,6 +30,9 @@ import numpy as np
 import tensorflow as tf
 
 from ercnn_napari.core.constants import N_SAR_CHANNELS
+from ercnn_napari.core.messages import Progress
+from ercnn_napari.core.tiles import format_tile_id
+from ercnn_napari.ml.inference.evaluate import evenly_spaced
 
 #: the batch-normalised input blocks in passes over the windows: a block's statistics are set
 #: after its pass, before the next pass reads its output (``opt_conv_2`` sees ``opt_conv_1``'s)
@@ -82,3 +86,28 @@ def adapt_batch_norm(model: Any, windows: Callable[[int], Iterable[np.ndarray]],
             norm.moving_mean.assign(mean.astype(np.float32))
             norm.moving_variance.assign(variance.astype(np.float32))
     return report
+
+
+def adapt_run_batch_norm(loop: Any) -> None:
+    """Re-estimate the input blocks' batch-norm statistics on this run's windows (adapt_batch_norm above).
+
+    Only at the start of a run: a resumed run restores the adapted statistics from its
+    checkpoint. The baseline saved in the run folder is the unadapted one (the "before").
+    """
+    tiles = list(dict.fromkeys(loop.inputs.train_tiles + loop.inputs.val_tiles))
+    n = loop.config.windows_per_sample
+    started = time.perf_counter()
+
+    def windows(pass_index: int) -> Any:
+        for done, tile in enumerate(tiles, start=1):
+            indices = [int(i) for i in evenly_spaced(loop.inputs.n_windows[tile], n)]
+            yield loop.reader.windows(tile, indices)
+            loop.sink.emit(Progress(done=done, total=len(tiles), unit="tiles", desc=(
+                f"batch-norm statistics of tile {format_tile_id(tile)} (pass {pass_index + 1} of 2)")))
+
+    report = adapt_batch_norm(loop.model, windows)
+    if loop.layout.is_chief:
+        loop.run.write_json(loop.run.root / "adapted_batch_norm.json", report)
+    loop.sink.emit(Progress(done=len(tiles), total=len(tiles), unit="tiles", desc=(
+        f"re-estimated the batch-norm statistics of {', '.join(report)} on {len(tiles)} tiles "
+        f"in {time.perf_counter() - started:.0f} s")))

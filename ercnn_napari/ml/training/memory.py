@@ -17,7 +17,7 @@ per time step of a window; they scale with ``batch x T x H x W`` and with the fi
 That "channels per pixel-step" count times 4 bytes times ``T x H x W`` is the tape of one window
 for one sample; :data:`TAPE_CALIBRATION` scales it to what was measured (allocator granularity,
 oneDNN scratch buffers, gradient temporaries). The straightforward step tapes K windows, the lean
-step (:mod:`ercnn_napari.ml.lean_gradients`) one. Added on top: the input windows (the batch in use
+step (:mod:`ercnn_napari.ml.training.lean_gradients`) one. Added on top: the input windows (the batch in use
 plus :data:`INPUT_COPIES` - 1 prefetched ones), a fixed step overhead, and, for a whole process,
 the TensorFlow runtime with the model and its graph (:data:`RUNTIME_BYTES`).
 
@@ -35,7 +35,7 @@ step and 0.1-0.13 GiB on the safe side for the lean one.
 
 This module does not import TensorFlow at import time (only :func:`available_bytes` may, to list
 GPUs), and takes the model configuration duck-typed (``time_steps``, ``sar_filters``,
-``opt_filters``; see :class:`ercnn_napari.ml.model.ModelConfig`).
+``opt_filters``; see :class:`ercnn_napari.ml.model.network.ModelConfig`).
 """
 
 from __future__ import annotations

@@ -34,11 +34,10 @@ from ercnn_napari.core.messages import Finished, MessageWriter, Progress, Starte
 from ercnn_napari.core.tiles import TileId, format_tile_id, parse_tile_stem, tile_stem
 from ercnn_napari.core.window_table import WindowTable, read_window_csv, write_window_csv
 from ercnn_napari.core.windowing import compute_windows
-from ercnn_napari.ml import pipeline
-from ercnn_napari.ml.halo import HaloBlock
-from ercnn_napari.ml.observations import ObservationSource, StackedSource
-from ercnn_napari.ml.shared_steps import SharedStepModel, predict_series
-from ercnn_napari.ml.tfrecords import (
+from ercnn_napari.ml.data import pipeline
+from ercnn_napari.ml.data.halo import HaloBlock
+from ercnn_napari.ml.data.observations import ObservationSource, StackedSource
+from ercnn_napari.ml.data.tfrecords import (
     detect_kind,
     explain_read_error,
     read_stacked,
@@ -46,6 +45,7 @@ from ercnn_napari.ml.tfrecords import (
     stage3_counts,
     stage3_dataset,
 )
+from ercnn_napari.ml.model.shared_steps import SharedStepModel, predict_series
 
 COMBINE_RULES = ("mean", "max")
 
@@ -63,7 +63,7 @@ class PredictionJob:
     tile: TileId | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     #: stacked inputs: () -> the series [N, H, W, 17] the table's start_index points into, so the
-    #: windows can share their per-observation work (:mod:`ercnn_napari.ml.shared_steps`)
+    #: windows can share their per-observation work (:mod:`ercnn_napari.ml.model.shared_steps`)
     load_series: Callable[[], np.ndarray] | None = None
 
     def describe(self) -> dict[str, Any]:
@@ -129,7 +129,7 @@ def _stage3_every(path: Path, stride: int, time_steps: int) -> tf.data.Dataset:
 def tile_job(source: ObservationSource, tile: TileId, stride: int = 1, halo_reader: Any = None) -> PredictionJob:
     """A job for one project tile, whatever the project's observation storage.
 
-    ``halo_reader`` (:class:`ercnn_napari.ml.halo.HaloReader`, stacked sources, for models trained
+    ``halo_reader`` (:class:`ercnn_napari.ml.data.halo.HaloReader`, stacked sources, for models trained
     with ``train --context``): the tile is predicted with its neighbours' halo, the centre kept.
     """
     full = source.window_table(tile)
@@ -147,7 +147,7 @@ class Predictor:
     """One or more models behind a single compiled call that returns combined probabilities.
 
     ``shared_steps`` (default): stacked inputs compute each observation's per-step work once for
-    all the windows that hold it (:mod:`ercnn_napari.ml.shared_steps`, equal to the per-window
+    all the windows that hold it (:mod:`ercnn_napari.ml.model.shared_steps`, equal to the per-window
     path to float32 rounding, several times faster at stride 5). False = the authors' path: every
     window padded to T and run through the whole network (``predict --per-window``).
     """

@@ -4,7 +4,7 @@ Why our own layer instead of ``keras.layers.ConvLSTM2D``: Keras 3 changed what t
 network relies on. Its ConvLSTM default ``recurrent_activation`` is ``sigmoid`` and its
 ``hard_sigmoid`` is ``x/6 + 0.5``, whereas Keras 2 (which trained the weights) used
 ``clip(0.2*x + 0.5, 0, 1)``. The original model also feeds the LSTMs a *timestep mask computed
-from data values* (the "quirk", see :mod:`ercnn_napari.ml.model`), and we want a per-pixel mask as
+from data values* (the "quirk", see :mod:`ercnn_napari.ml.model.network`), and we want a per-pixel mask as
 a cleaner option for models trained here. Writing the cell ourselves keeps activations, masks and
 dropout under our control and lets us check them number for number against Keras 2.
 
@@ -29,7 +29,7 @@ state's shape are drawn, one per gate, scaled by ``1/(1-rate)``, and reused for 
 ConvLSTM shares one mask between the gates; we keep Keras 2's per-gate masks because the
 published network was trained with them (inference is unaffected either way). The random
 numbers come from a :class:`keras.random.SeedGenerator` owned by the layer; its state variable
-(see :func:`ercnn_napari.ml.model.random_state_variables`) can be saved and restored so that a
+(see :func:`ercnn_napari.ml.model.network.random_state_variables`) can be saved and restored so that a
 training pass can be replayed with identical dropout masks.
 
 This module uses TensorFlow ops directly: the ``ml`` side runs Keras 3 on the TensorFlow backend.

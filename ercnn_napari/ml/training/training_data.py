@@ -190,7 +190,7 @@ class WindowReader:
         self._series: dict[TileId, tuple[np.ndarray, Any]] = {}
         self._halo = None
         if self.context:
-            from ercnn_napari.ml.halo import HaloReader, pin_corners
+            from ercnn_napari.ml.data.halo import HaloReader, pin_corners
 
             self._halo = HaloReader(source, self.context, "reflect")  # refuses stage-3 sources, naming them
             if preload:
@@ -204,10 +204,10 @@ class WindowReader:
 
     def windows(self, tile: TileId, indices: Sequence[int]) -> np.ndarray:
         """float32 [k, time_steps, H, W, C], padded at the end with -1."""
-        from ercnn_napari.ml.evaluate import fit_time_steps
+        from ercnn_napari.ml.inference.evaluate import fit_time_steps
 
         if tile not in self._series and self._halo is not None:
-            from ercnn_napari.ml.halo import context_windows
+            from ercnn_napari.ml.data.halo import context_windows
 
             with self._lock:
                 return context_windows(self._halo, tile, self.source.window_table(tile), np.asarray(indices),

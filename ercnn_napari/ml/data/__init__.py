@@ -1,0 +1,1 @@
+"""From stacked files to network inputs: TFRecords, observation series, halos, tf.data pipelines."""

@@ -1,0 +1,1 @@
+"""Using a trained network: prediction, evaluation, held-out reports, suggestions."""

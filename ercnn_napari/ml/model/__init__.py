@@ -1,0 +1,1 @@
+"""The network: architecture, weights files, and the shared per-observation steps."""

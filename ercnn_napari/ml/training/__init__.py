@@ -1,0 +1,1 @@
+"""Fine-tuning: configuration, the loss, the loop, distribution, memory and the run folder."""
