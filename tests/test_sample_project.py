@@ -132,3 +132,42 @@ def test_sample_command_again_keeps_the_analysts_labels(tmp_path: Path) -> None:
     project.labels.write(tile, painted)
     assert main(["sample", str(root), "--no-observations", "--progress", "none"]) == 0
     assert np.array_equal(Project.open(root).labels.read(tile), painted)
+
+
+def test_cancelling_the_sample_command_ends_its_worker_processes(tmp_path: Path) -> None:
+    """SIGTERM (the viewer's Cancel) used to end the command but leave its two generator workers running."""
+    import signal
+    import time
+
+    psutil = pytest.importorskip("psutil")
+    from ercnn_napari.core.messages import Finished, parse_message
+    from ercnn_napari.sample import prepare_sample_project
+
+    root = prepare_sample_project(tmp_path / "liege", with_observations=False)
+    process = subprocess.Popen([sys.executable, "-m", "ercnn_napari", "sample", str(root), "--tiles",
+                                "1:2,1:3,2:2,2:3,3:2,3:3", "--workers", "2", "--progress", "json"],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                               env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    try:
+        lines = []
+        for line in process.stdout:   # the pool starts right after the first "observations" progress line
+            lines.append(line)
+            if '"observations' in line:
+                break
+        parent = psutil.Process(process.pid)
+        deadline = time.monotonic() + 120
+        workers: list = []
+        while time.monotonic() < deadline and len(workers) < 2:
+            workers = [p for p in parent.children(recursive=True) if "resource_tracker" not in " ".join(p.cmdline())]
+            time.sleep(0.2)
+        assert len(workers) >= 2, "the generator's two worker processes never started"
+        process.send_signal(signal.SIGTERM)
+        lines += process.stdout.read().splitlines()
+        assert process.wait(timeout=60) == 130
+    finally:
+        if process.poll() is None:
+            process.kill()
+    _, alive = psutil.wait_procs(workers, timeout=20)
+    assert not alive, f"worker processes left running after Cancel: {[p.pid for p in alive]}"
+    last = parse_message(lines[-1])
+    assert isinstance(last, Finished) and last.status == "cancelled"

@@ -32,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ercnn_napari.cli import checks
+    from ercnn_napari.cli.cancel import cancellable
     from ercnn_napari.core.errors import ProjectError
     from ercnn_napari.core.messages import Finished, MessageWriter, Started
     from ercnn_napari.sample.site import DEFAULT_SEED, SampleSpec
@@ -60,12 +61,15 @@ def run(args: argparse.Namespace) -> int:
                                                    "observations": not args.no_observations}))
     start = time.monotonic()
     progress = ProgressReporter(writer)
-    if existing_sample:      # keep the project (an analyst may have labelled in it), add observations
-        prepare_sample_project(dest, tiles=tiles, with_observations=not args.no_observations,
-                               workers=args.workers, progress=progress)
-    else:
-        generate_sample(dest, seed=seed, tiles=tiles, with_observations=not args.no_observations,
-                        workers=args.workers, progress=progress)
+    # SIGTERM (the viewer's Cancel, a job scheduler) must also end the generator's worker processes:
+    # as an interrupt, the pool's context exit terminates them instead of leaving them running
+    with cancellable(writer, str(dest)):
+        if existing_sample:      # keep the project (an analyst may have labelled in it), add observations
+            prepare_sample_project(dest, tiles=tiles, with_observations=not args.no_observations,
+                                   workers=args.workers, progress=progress)
+        else:
+            generate_sample(dest, seed=seed, tiles=tiles, with_observations=not args.no_observations,
+                            workers=args.workers, progress=progress)
     writer.emit(Finished(out=str(dest), summary={"seconds": round(time.monotonic() - start, 1), "seed": seed}))
     return 0
 
