@@ -42,6 +42,9 @@ from ercnn_napari.napari_plugin.worker_process import WorkerProcess, WorkerResul
 PRESETS = ("quick", "paper")
 #: where a cancelled run keeps its loop state (the trainer's run folder layout, ml.run_folder)
 RESUME_STATE = Path("checkpoints", "resume", "state.json")
+#: Cancel lets the trainer finish its step and write the resume checkpoint before it is killed: the
+#: default 5 s was too short on a busy 2-core machine, and a killed trainer leaves nothing to resume.
+STOP_GRACE_SECONDS = 60.0
 #: Set to 1 to offer the "tiny" preset (a smoke test of the whole loop in seconds).
 DEV_ENV = "ERCNN_NAPARI_DEV"
 
@@ -248,7 +251,7 @@ class FinetuneDock(QWidget):
         self.predict_button.setEnabled(False)
         self.resume_button.setEnabled(False)
         self.result = None
-        self.worker = WorkerProcess(args, self)
+        self.worker = WorkerProcess(args, self, grace_seconds=STOP_GRACE_SECONDS)
         self.worker.message.connect(self._on_message)
         self.worker.done.connect(self._on_done)
         self.worker.start()
