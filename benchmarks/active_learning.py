@@ -48,16 +48,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-
-def published_weights() -> Path:
-    explicit = os.environ.get("ERCNN_PUBLISHED_WEIGHTS")
-    if explicit:
-        return Path(explicit)
-    shared = os.environ.get("ERCNN_SHARED_DIR")
-    if shared:
-        return Path(shared) / "models" / "ercnn_drs_s12_pretrained.hdf5"
-    raise SystemExit("set ERCNN_PUBLISHED_WEIGHTS or ERCNN_SHARED_DIR to find the published weights")
+from reference_data import published_weights
 
 
 def choose_tiles(root: Path, n_pool: int, n_test: int, seed: int) -> tuple[list, list, dict]:

@@ -32,16 +32,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-
-def published_weights() -> Path:
-    explicit = os.environ.get("ERCNN_PUBLISHED_WEIGHTS")
-    if explicit:
-        return Path(explicit)
-    shared = os.environ.get("ERCNN_SHARED_DIR")
-    if shared:
-        return Path(shared) / "models" / "ercnn_drs_s12_pretrained.hdf5"
-    raise SystemExit("set ERCNN_PUBLISHED_WEIGHTS or ERCNN_SHARED_DIR to find the published weights")
+from reference_data import published_weights
 
 
 def prepare(seed: int, dest: Path, n_train: int, n_held: int) -> None:

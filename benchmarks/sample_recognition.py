@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from reference_data import published_weights
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -56,16 +57,6 @@ _add_observations(dest, read_spec(dest), None, tiles, 2, None)
 import ercnn_napari
 print(json.dumps({"tiles": [list(t) for t in tiles], "package": ercnn_napari.__file__}))
 """
-
-
-def published_weights() -> Path:
-    explicit = os.environ.get("ERCNN_PUBLISHED_WEIGHTS")
-    if explicit:
-        return Path(explicit)
-    shared = os.environ.get("ERCNN_SHARED_DIR")
-    if shared:
-        return Path(shared) / "models" / "ercnn_drs_s12_pretrained.hdf5"
-    raise SystemExit("set ERCNN_PUBLISHED_WEIGHTS or ERCNN_SHARED_DIR to find the published weights")
 
 
 def export_ref(ref: str, dest: Path) -> Path:
