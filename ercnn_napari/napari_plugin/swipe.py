@@ -28,6 +28,12 @@ ROLE_KEY = "ercnn_role"
 DRAG_REFRESH_S = 0.05
 
 
+
+def viewer_grid(viewer: Any) -> Any:
+    """The viewer's grid settings (``viewer.canvas.grid`` since napari 0.9, ``viewer.grid`` before)."""
+    canvas = getattr(viewer, "canvas", None)
+    return canvas.grid if canvas is not None and hasattr(canvas, "grid") else viewer.grid
+
 class ColumnCrop:
     """A lazy view of an [H, W, C] array-like from column ``c0`` on (for COG levels read on demand)."""
 
@@ -120,8 +126,8 @@ class SwipeController:
             return
         if fraction is not None:
             self.fraction = float(np.clip(fraction, 0.0, 1.0))
-        if self.viewer.grid.enabled:
-            self.viewer.grid.enabled = False
+        if viewer_grid(self.viewer).enabled:
+            viewer_grid(self.viewer).enabled = False
         if self.active:
             self.set_fraction(self.fraction)
             return
@@ -238,11 +244,11 @@ class SwipeController:
             layers = self.viewer.layers
             layers.move(layers.index(self.before), 0)
             layers.move(layers.index(self.after), 1)
-            self.viewer.grid.shape = (1, 2)
-            self.viewer.grid.stride = 1
-            self.viewer.grid.enabled = True
+            viewer_grid(self.viewer).shape = (1, 2)
+            viewer_grid(self.viewer).stride = 1
+            viewer_grid(self.viewer).enabled = True
         else:
-            self.viewer.grid.enabled = False
+            viewer_grid(self.viewer).enabled = False
 
 
 class SwipeControls(QGroupBox):

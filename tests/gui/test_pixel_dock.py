@@ -15,6 +15,7 @@ from gui_helpers import DAY, T0, write_prediction_folder
 from qtpy.QtCore import QPoint, Qt
 from qtpy.QtTest import QTest
 
+from ercnn_napari.napari_plugin.first_frame import canvas_of
 from ercnn_napari.napari_plugin.prediction_layers import prediction_layer_data
 from ercnn_napari.napari_plugin.predictions import load_prediction_mosaic
 
@@ -77,10 +78,11 @@ def test_a_click_tells_the_pixels_story(story, qtbot):
     viewer.reset_view()
     qtbot.wait(50)
     # click (press + release, no drag) on the pixel's centre through the real canvas
-    canvas = viewer.window._qt_viewer.canvas.native
+    canvas = canvas_of(dock.window())  # through Qt, not napari's private attributes
     world = np.array([(TILE[0] * 32 + ROW + 0.5) * 10.0, (TILE[1] * 32 + COL + 0.5) * 10.0])
-    centre = np.asarray(viewer.camera.center[-2:])
-    screen = (world - centre) * viewer.camera.zoom + np.array([canvas.height(), canvas.width()]) / 2.0
+    camera = dock.context.camera
+    centre = np.asarray(camera.center[-2:])
+    screen = (world - centre) * camera.zoom + np.array([canvas.height(), canvas.width()]) / 2.0
     point = QPoint(int(screen[1]), int(screen[0]))
     QTest.mouseClick(canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, point)
     qtbot.waitUntil(lambda: dock.pixel is not None, timeout=3000)

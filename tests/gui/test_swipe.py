@@ -9,6 +9,8 @@ from qtpy.QtTest import QTest
 
 from ercnn_napari.core.geo import TileGrid
 from ercnn_napari.core.project import Project
+from ercnn_napari.napari_plugin.first_frame import canvas_of
+from ercnn_napari.napari_plugin.swipe import viewer_grid
 
 BLUE, RED = (0, 0, 255), (255, 0, 0)
 
@@ -35,10 +37,10 @@ def dock(make_napari_viewer, two_colour_project):
     return dock
 
 
-def _screen_x(viewer, world_x):
+def _screen_x(dock, world_x):
     """Canvas pixel column of a world x (napari's camera: centre and zoom, screen px per world unit)."""
-    camera = viewer.camera
-    width = viewer.window._qt_viewer.canvas.native.width()
+    camera = dock.context.camera
+    width = canvas_of(dock.window()).width()
     return (world_x - camera.center[-1]) * camera.zoom + width / 2.0
 
 
@@ -62,8 +64,8 @@ def test_swipe_shows_before_left_and_after_right(dock, qtbot):
     viewer.reset_view()
     qtbot.wait(50)
     row = _colours_across(viewer)
-    x_div = _screen_x(viewer, swipe.divider_x())
-    left_edge, right_edge = _screen_x(viewer, 0.0), _screen_x(viewer, 960.0)
+    x_div = _screen_x(dock, swipe.divider_x())
+    left_edge, right_edge = _screen_x(dock, 0.0), _screen_x(dock, 960.0)
     blue = [c for c in range(int(left_edge) + 3, int(x_div) - 8)]
     red = [c for c in range(int(x_div) + 8, int(right_edge) - 3)]
     assert len(blue) > 50 and len(red) > 50
@@ -71,9 +73,9 @@ def test_swipe_shows_before_left_and_after_right(dock, qtbot):
     assert np.all(row[red] == RED), "right of the divider must show the after image"
 
     # drag the divider with the mouse (the divider layer is active): it follows to 75 % of the width
-    canvas = viewer.window._qt_viewer.canvas.native
+    canvas = canvas_of(dock.window())
     y = canvas.height() // 2
-    target = _screen_x(viewer, 0.75 * 960.0)
+    target = _screen_x(dock, 0.75 * 960.0)
     QTest.mousePress(canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, QPoint(int(x_div), y))
     QTest.mouseMove(canvas, QPoint(int((x_div + target) / 2), y))
     QTest.mouseMove(canvas, QPoint(int(target), y))
@@ -82,7 +84,7 @@ def test_swipe_shows_before_left_and_after_right(dock, qtbot):
     np.testing.assert_array_equal(swipe.clip_layer.data, after.data[:, swipe._crop_column():])
     qtbot.wait(50)
     row = _colours_across(viewer)
-    x_div = _screen_x(viewer, swipe.divider_x())
+    x_div = _screen_x(dock, swipe.divider_x())
     assert np.all(row[int(x_div) - 30:int(x_div) - 8] == BLUE)
     assert np.all(row[int(x_div) + 8:int(x_div) + 30] == RED)
 
@@ -96,10 +98,10 @@ def test_swipe_shows_before_left_and_after_right(dock, qtbot):
 
     # side by side replaces the swipe; switching it off leaves the after image as it was
     dock.swipe.side_button.click()
-    assert viewer.grid.enabled and not swipe.active and after.visible
+    assert viewer_grid(viewer).enabled and not swipe.active and after.visible
     assert [layer.name for layer in viewer.layers].count("swipe divider") == 0
     dock.swipe.side_button.click()
-    assert not viewer.grid.enabled
+    assert not viewer_grid(viewer).enabled
     # W toggles the swipe; stopping restores the layers
     dock.swipe.swipe_button.toggle()
     assert swipe.active
