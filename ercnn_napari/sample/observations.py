@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ercnn_napari.core.constants import PIXEL_SIZE_M, TILE_SIZE
-from ercnn_napari.sample import acquisitions, atmosphere, clouds, records
+from ercnn_napari.sample import acquisitions, atmosphere, clouds, dihedral, records
 from ercnn_napari.sample.landcover import N_COVERS, Scene
 from ercnn_napari.sample.records import recorded_schedule
 from ercnn_napari.sample.scene import STREAM_PIXELS, stream, tile_bounds_fine
@@ -51,6 +51,7 @@ class TileTimeline:
     times: np.ndarray          # [S] UNIX s: state k holds from times[k] (times[0] = -inf)
     lit: np.ndarray            # float32 [S, 32, 32, E] sunlit share of each end-member
     shaded: np.ndarray         # float32 [S, 32, 32, E] share in building/tree shadow
+    walls: np.ndarray          # float32 [S, 32, 32, 2] wall facing west / east (dihedral.facing_walls)
 
     def state_index(self, seconds: np.ndarray | float) -> np.ndarray:
         return np.searchsorted(self.times, seconds, side="right") - 1
@@ -71,7 +72,7 @@ def tile_timeline(scene: Scene, spec: SampleSpec, tile: tuple[int, int]) -> Tile
     bounds = tile_bounds_fine(tile, SHADOW_MARGIN)
     dates = [d for d in scene.change_dates(bounds) if d <= spec.end_seconds]
     times = [-np.inf, *dates]
-    lit, shaded = [], []
+    lit, shaded, walls = [], [], []
     for when in times:
         state = scene.state_at(spec.start_seconds - 1.0 if when == -np.inf else when, _clip(bounds, scene))
         state_bounds = _clip(bounds, scene)
@@ -80,7 +81,8 @@ def tile_timeline(scene: Scene, spec: SampleSpec, tile: tuple[int, int]) -> Tile
         em = endmember_index(state.cover[inner], state.roof[inner])
         lit.append(_fractions(em, ~shadow))
         shaded.append(_fractions(em, shadow))
-    return TileTimeline(tile, np.array(times), np.stack(lit), np.stack(shaded))
+        walls.append(dihedral.facing_walls(state, inner))
+    return TileTimeline(tile, np.array(times), np.stack(lit), np.stack(shaded), np.stack(walls))
 
 
 def _clip(bounds: tuple[int, int, int, int], scene: Scene) -> tuple[int, int, int, int]:
@@ -163,12 +165,15 @@ def _s1_acquisitions(spec: SampleSpec, tl: TileTimeline, times: np.ndarray, weat
     deterministic scatterer whose return is stable from pass to pass (the persistent scatterers
     of PS-InSAR, amplitude dispersion < 0.25; Ferretti et al. 2001, IEEE TGRS 39(1), 8-20): a
     static per-pixel facade term per direction and only ``STABLE_LOOKS`` of fluctuation, so a
-    finished building is a lasting step up, not a flicker like the fields around it.
+    finished building is a lasting step up, not a flicker like the fields around it. The walls
+    that face this orbit's radar add the dihedral's heavy tail (``dihedral.py``).
     """
     _, wetness = weather.at(times)
     states = tl.state_index(times)
     # strong urban returns depend on how facades face the radar: a static per-pixel term per direction
     facade_db = rng.normal(0.0, 2.5, size=(TILE_SIZE, TILE_SIZE, 1)).astype(np.float32)
+    wall_gain = dihedral.static_gain(rng, (TILE_SIZE, TILE_SIZE))
+    face = 0 if ascending else 1
     out = []
     for k, t in enumerate(times):
         wind = atmosphere.s1_wind(spec.seed, k, ascending)
@@ -176,6 +181,7 @@ def _s1_acquisitions(spec: SampleSpec, tl: TileTimeline, times: np.ndarray, weat
         fractions = tl.lit[states[k]] + tl.shaded[states[k]]
         ground = fractions[..., :N_COVERS] @ table[:N_COVERS]
         structures = (fractions[..., N_COVERS:] @ table[N_COVERS:]) * 10.0 ** (facade_db / 10.0)
+        structures = structures + tl.walls[states[k], ..., face:face + 1] * wall_gain
         speckle = tile_speckle(spec.seed, tl.tile, (1 if ascending else 2) * 100000 + k, S1_LOOKS)
         stable = rng.gamma(STABLE_LOOKS, 1.0 / STABLE_LOOKS, size=structures.shape).astype(np.float32)
         out.append((ground * speckle + structures * stable).astype(np.float32))
