@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 
 import imageio.v3 as iio
 import numpy as np
@@ -30,16 +27,17 @@ def test_sample_data_opens_the_liege_aoi(tmp_path, monkeypatch, make_napari_view
     assert len(viewer.layers) == len(layers)
 
 
-def test_demo_screenshot_shows_docks_and_predictions(small_project, tmp_path):
+def test_demo_screenshot_shows_docks_and_predictions(small_project, tmp_path, monkeypatch, capsys):
+    """``demo --screenshot`` with a prediction folder, in this process (a second napari start costs ~5 s)."""
+    from ercnn_napari.cli.main import main
+
     folder = tmp_path / "pred"
     write_prediction_folder(folder, small_project.grid, [(0, 0), (1, 1)], n_windows=3)
     out = tmp_path / "shot.png"
-    env = {**os.environ, "ERCNN_NAPARI_CACHE": str(tmp_path / "cache")}
-    result = subprocess.run(
-        [sys.executable, "-m", "ercnn_napari", "demo", "--project", str(small_project.root), "--dock", "review",
-         "--predictions", str(folder), "--window", "2", "--tile", "1:1", "--screenshot", str(out), "--size", "1200x800"],
-        capture_output=True, text=True, timeout=300, env=env)
-    assert result.returncode == 0, result.stderr[-3000:]
+    monkeypatch.setenv("ERCNN_NAPARI_CACHE", str(tmp_path / "cache"))
+    code = main(["demo", "--project", str(small_project.root), "--dock", "review", "--predictions", str(folder),
+                 "--window", "2", "--tile", "1:1", "--screenshot", str(out), "--size", "1200x800"])
+    assert code == 0, capsys.readouterr().err[-3000:]
     image = iio.imread(out)
     assert image.shape[0] >= 700 and image.shape[1] >= 1100
     assert image[..., :3].std() > 10, "the screenshot is blank"
