@@ -6,7 +6,7 @@ because generating them uses TensorFlow and the viewer process must never load i
 command exits: that is how the README's pictures are made and how tests check the whole setup.
 
 Start order, for the first frame: the window stays hidden while the label dock and the project's
-tile grid and labels are added (a shown window repaints at each layer and dock, ~0.1-0.8 s each),
+tile grid and labels are added (a shown window repaints its canvas for each layer and dock added),
 so the first frame napari paints already shows the project with the label dock. The reference pair
 (built in a thread) and the Fine-tune and Review docks (tabs behind Label change) follow right
 after that frame; they are there before the first frame when ``--dock``, ``--run`` or
@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     root = Path(args.project) if args.project else ensure_sample(not args.no_observations)
 
     # hidden until the project's layers are on: the first frame napari paints is the project, and
-    # adding layers and docks to a hidden window repaints nothing (each repaint costs ~0.1-0.8 s)
+    # adding layers and docks to a hidden window repaints nothing (a shown one repaints for each)
     viewer = napari.Viewer(title="ercnn-napari", show=False)
     label = LabelDock(viewer)
     docks: dict[str, Any] = {"label": label}
