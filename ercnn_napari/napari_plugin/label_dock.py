@@ -169,8 +169,12 @@ class LabelDock(LabelSaving, LabelTileActions, QWidget):
             return
         self.open_project(project.root)
 
-    def open_project(self, path: str | Path) -> None:
-        """Open (or re-attach to) a project: layers, autosave, splits; flushes a previous project first."""
+    def open_project(self, path: str | Path, shown_later: bool = False) -> None:
+        """Open (or re-attach to) a project: layers, autosave, splits; flushes a previous project first.
+
+        ``shown_later``: the window is hidden now and shown next (``demo``): the reference pair still
+        waits for its first painted frame rather than competing with it.
+        """
         from ercnn_napari.core.project import Project
 
         if self.session is not None:
@@ -185,7 +189,7 @@ class LabelDock(LabelSaving, LabelTileActions, QWidget):
         self.session = LabelSession(project)
         for tile, problem in self.session.load_errors.items():
             show_warning(f"label of tile {format_tile_id(tile)} not loaded: {problem}")
-        self._add_layers()
+        self._add_layers(shown_later)
         self.autosaver = Autosaver(self.session, self.labels_layer, self)
         self.autosaver.state_changed.connect(self._update_status)
         self.autosaver.saved.connect(self._on_saved)
@@ -210,13 +214,13 @@ class LabelDock(LabelSaving, LabelTileActions, QWidget):
                 return layer
         return None
 
-    def _add_layers(self) -> None:
+    def _add_layers(self, shown_later: bool = False) -> None:
         project = self.project
         self._references.cancel()
         if self._existing("before") is None:   # not adopted from File > Open: built after the first frame
             self._set_reference_layers({})
             self.reference.setTitle("Reference pair (loading…)")
-            self._references.start(project, self.window())
+            self._references.start(project, self.window(), shown_later)
         else:
             self._set_reference_layers({r: self._existing(r) for r in ("before", "after") if self._existing(r)})
         self.tiles_layer = self._existing("tiles")

@@ -9,23 +9,27 @@ layer's ``data_setitem``, so it is one undoable step and autosaves like a brush 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from napari.utils.notifications import show_info, show_warning
 from qtpy.QtWidgets import QCheckBox, QFileDialog, QGroupBox, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
-from shapely.geometry import Polygon
 
 from ercnn_napari.core.errors import ErcnnError
 from ercnn_napari.core.tiles import TileId
 from ercnn_napari.napari_plugin.layers import display_to_crs, grid_anchor
 from ercnn_napari.napari_plugin.project_layers import PROJECT_KEY, ROLE_KEY, layer_metadata
 
+if TYPE_CHECKING:   # shapely loads when polygons are used, not with the label dock (its first frame)
+    from shapely.geometry import Polygon
+
 FINE_ROLE = "fine_polygons"
 
 
 def display_polygons_to_crs(shapes: list[np.ndarray], anchor: tuple[float, float]) -> list[Polygon]:
     """napari shapes vertices (row, col in the display frame) -> shapely polygons in CRS coordinates."""
+    from shapely.geometry import Polygon
+
     polygons = []
     for vertices in shapes:
         points = [display_to_crs(float(r), float(c), anchor) for r, c in np.asarray(vertices)[:, -2:]]

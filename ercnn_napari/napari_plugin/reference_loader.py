@@ -47,18 +47,20 @@ class ReferenceLoader(QObject):
         """True while a load started by :meth:`start` has not been added (nor dropped)."""
         return self._worker is not None
 
-    def start(self, project: Any, window: QWidget | None = None) -> None:
+    def start(self, project: Any, window: QWidget | None = None, shown_later: bool = False) -> None:
         """Build the project's reference layers in a worker thread, once ``window`` has painted a frame.
 
         Started at once, the thread competed with the first frame for the GIL and the CPU (the
         first frame came later, not sooner); so it waits for the canvas's next paint (at most
-        :data:`PAINT_WAIT_MS`; at once when the window is hidden or has no canvas).
+        :data:`PAINT_WAIT_MS`; at once when the window is hidden or has no canvas, unless
+        ``shown_later`` says the hidden window is about to be shown, as ``demo``'s is).
         """
         self._request += 1
         request = self._request
         self._worker = _WAITING
         launch = lambda: self._launch(request, project)  # noqa: E731 - one callback, two triggers
-        if window is not None and window.isVisible() and on_first_paint(window, lambda: QTimer.singleShot(0, launch)):
+        visible = window is not None and (window.isVisible() or shown_later)
+        if visible and on_first_paint(window, lambda: QTimer.singleShot(0, launch)):
             QTimer.singleShot(PAINT_WAIT_MS, launch)
         else:
             launch()

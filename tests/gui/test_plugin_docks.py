@@ -61,13 +61,14 @@ def test_reference_pair_loads_after_the_first_frame(make_napari_viewer, small_pr
     # no event has run since: the thread's result (queued to the GUI thread) cannot be on the map yet
     assert [layer.name for layer in viewer.layers] == ["tiles", "labels Liege"]
     assert label.reference_layers == {} and "loading" in label.reference.title()
-    camera = (tuple(viewer.camera.center), viewer.camera.zoom)
+    view = label.context.camera   # viewer.camera is deprecated in napari 0.9
+    camera = (tuple(view.center), view.zoom)
     assert label.wait_for_references(60)
     assert [layer.name for layer in viewer.layers] == ["before 2016", "after 2020", "tiles", "labels Liege"]
     assert set(label.reference_layers) == {"before", "after"} and label.reference.isEnabled()
     assert label.reference.title() == "Reference pair"
     assert viewer.layers.selection.active.name == "labels Liege", "the brush stays on the labels"
-    assert (tuple(viewer.camera.center), viewer.camera.zoom) == camera, "the view does not jump"
+    assert (tuple(view.center), view.zoom) == camera, "the view does not jump"
 
 
 def test_manifest_names_every_dock():
