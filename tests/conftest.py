@@ -14,10 +14,15 @@ import pytest
 
 # Session fixtures with the synthetic sample AoI (sample_project, sample_project_no_obs).
 from fixtures_sample import *  # noqa: F401,F403,E402
+from xdist_order import keep_file_order, longest_first  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = Path(os.environ.get("ERCNN_SHARED_DIR", REPO_ROOT.parent / "shared"))
 GUI_DIR = Path(__file__).resolve().parent / "gui"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    keep_file_order(config)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -29,6 +34,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         )
     for item in gui:
         item.add_marker(pytest.mark.gui)
+    longest_first(items)
 
 
 def published_weights_path() -> Path | None:

@@ -5,7 +5,8 @@ pairs, splits, answer key; no observations). ``sample_project``: another copy wi
 observations for five tiles and its split lists narrowed to those tiles, so a training or
 evaluation run on any version finds data for every tile it lists: each version validates on one
 tile (the three validation tiles are disjoint), trains on the other two plus one more tile, and
-all share one test tile. Both are made once per session in a temporary folder.
+all share one test tile. Both are made once per session in a temporary folder (``sample_project``
+once per run, see ``xdist_shared``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from xdist_shared import build_once
 
 
 def _fixture_tiles(root: Path) -> dict:
@@ -55,13 +57,18 @@ def sample_project_no_obs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return prepare_sample_project(tmp_path_factory.mktemp("sample_no_obs") / "liege", with_observations=False)
 
 
-@pytest.fixture(scope="session")
-def sample_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def _build_sample_project(folder: Path) -> Path:
     from ercnn_napari.sample import prepare_sample_project
 
-    root = prepare_sample_project(tmp_path_factory.mktemp("sample") / "liege", with_observations=False)
+    root = prepare_sample_project(folder / "liege", with_observations=False)
     chosen = _fixture_tiles(root)
     tiles = [*chosen["vals"], chosen["test"], chosen["common"]]
     prepare_sample_project(root, tiles=tiles, with_observations=True, workers=2)
     narrow_splits(root, chosen["vals"], chosen["test"], chosen["common"])
     return root
+
+
+@pytest.fixture(scope="session")
+def sample_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Generated once per run (the observations take a while) and copied into each xdist process."""
+    return build_once(tmp_path_factory, "sample", _build_sample_project)

@@ -53,10 +53,18 @@ def small_project(tmp_path: Path) -> Project:
 @pytest.fixture(scope="session")
 def worker_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A project with observations, labels, split V1 and a tiny model, made in a TensorFlow subprocess."""
+    # imported here: make_worker_project.py imports this file without tests/ on its path
+    from xdist_shared import build_once
+
+    return build_once(tmp_path_factory, "worker", _build_worker_project)
+
+
+def _build_worker_project(folder: Path) -> Path:
+    """Run make_worker_project.py (TensorFlow) into ``folder``; once per run, copied into each xdist process."""
     import os
     import subprocess
 
-    dest = tmp_path_factory.mktemp("worker") / "project"
+    dest = folder / "project"
     script = Path(__file__).with_name("make_worker_project.py")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     result = subprocess.run([sys.executable, str(script), str(dest)], capture_output=True, text=True,
