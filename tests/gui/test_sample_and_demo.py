@@ -27,8 +27,13 @@ def test_sample_data_opens_the_liege_aoi(tmp_path, monkeypatch, make_napari_view
     assert len(viewer.layers) == len(layers)
 
 
-def test_demo_screenshot_shows_docks_and_predictions(small_project, tmp_path, monkeypatch, capsys):
-    """``demo --screenshot`` with a prediction folder, in this process (a second napari start costs ~5 s)."""
+def test_demo_screenshot_shows_docks_and_predictions(small_project, tmp_path, monkeypatch, capsys, make_napari_viewer):
+    """``demo --screenshot`` with a prediction folder, in this process (a second napari start costs ~5 s).
+
+    ``make_napari_viewer`` is requested for napari's per-test isolation of its plugin and action
+    registries (unused otherwise): after other viewers in the same process, demo's own
+    ``napari.Viewer()`` would register this plugin's commands a second time and fail.
+    """
     from ercnn_napari.cli.main import main
 
     folder = tmp_path / "pred"
@@ -49,12 +54,14 @@ def test_demo_screenshot_shows_docks_and_predictions(small_project, tmp_path, mo
     assert np.asarray(small_project.labels.read((0, 1))).sum() == 64
 
 
-def test_demo_first_frame_is_the_project_and_the_other_docks_follow(small_project, tmp_path, monkeypatch, capsys):
+def test_demo_first_frame_is_the_project_and_the_other_docks_follow(small_project, tmp_path, monkeypatch, capsys,
+                                                                     make_napari_viewer):
     """The first frame napari paints shows the project (grid, labels, label dock) at the picture's size.
 
     ``demo`` keeps its window hidden while the label dock and the layers go in, so no frame is
     painted half-built; Fine-tune and Review (tabs behind the label dock) come after that frame.
-    Run in this process (no second napari start) and timed by the ``first frame painted`` line.
+    Run in this process (no second napari start) and timed by the ``first frame painted`` line;
+    ``make_napari_viewer`` only for napari's per-test registries (see the test above).
     """
     import weakref
 
