@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import imageio.v3 as iio
 import numpy as np
 from gui_helpers import write_prediction_folder
