@@ -15,7 +15,7 @@ import h5py
 import numpy as np
 import pytest
 
-from ercnn_napari.core.constants import MAX_OBSERVATIONS
+from ercnn_napari.core.constants import MAX_OBSERVATIONS, WINDOW_DAYS
 from ercnn_napari.sample import acquisitions, dihedral
 from ercnn_napari.sample import observations as obs
 from ercnn_napari.sample.landcover import Cover, LandCover, Roof
@@ -23,7 +23,6 @@ from ercnn_napari.sample.scene import STREAM_PIXELS, STREAM_WEATHER, build_scene
 from ercnn_napari.sample.site import FINE_PER_PIXEL, SampleSpec
 
 SPEC = SampleSpec()
-WINDOW_DAYS = 182
 
 
 def test_walls_facing_each_orbit_are_the_west_and_east_edges() -> None:
