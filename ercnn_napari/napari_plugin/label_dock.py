@@ -103,8 +103,9 @@ class LabelDock(LabelSaving, LabelTileActions, QWidget):
         self.go_button = QPushButton("Go")
         self.go_button.clicked.connect(self._jump_typed)
         self.tile_label = QLabel("double-click a tile on the map, or type its id")
-        self.mark_button = QPushButton("Mark labelled (as painted)")
-        self.mark_button.setToolTip("save the current tile even if it shows no change: 'looked, nothing changed'")
+        self.mark_button = QPushButton("Mark labelled")
+        self.mark_button.setToolTip("save the current tile as painted, even if it shows no change: 'looked, nothing "
+                                    "changed'")
         self.mark_button.clicked.connect(self.mark_current_labelled)
         self.unlabel_button = QPushButton("Unlabel")
         self.unlabel_button.clicked.connect(self.unlabel_current)
