@@ -44,6 +44,13 @@ def prepare(seed: int, dest: Path, n_train: int, n_held: int) -> None:
     if not (dest / "answer_key" / "sample.json").is_file():
         generate_sample(dest, seed=seed, with_observations=False)
     project = Project.open(dest)
+    chosen = dest / "benchmark_tiles.json"
+    if chosen.is_file():
+        # prepared before: the split is narrowed already, so choosing again would see other tiles as
+        # held out and add their observations (a different, incomparable held-out set)
+        tiles = [tuple(t) for t in json.loads(chosen.read_text())["tiles"]]
+        _add_observations(dest, read_spec(dest), None, tiles, 2, None)
+        return
     splits = project.splits()
     v1 = splits["V1"]
     seen = set()
@@ -70,6 +77,7 @@ def prepare(seed: int, dest: Path, n_train: int, n_held: int) -> None:
     if stale.exists():
         stale.unlink()
     project.write_splits({"V1": narrowed})
+    chosen.write_text(json.dumps({"tiles": [list(t) for t in tiles]}))   # last: a rerun finds it all done
 
 
 def cli(*args: str) -> None:
@@ -98,7 +106,9 @@ def main() -> None:
     parser.add_argument("--train-tiles", type=int, default=8)
     parser.add_argument("--held-tiles", type=int, default=8)
     parser.add_argument("--windows", type=int, default=10)
-    parser.add_argument("--quick-args", default="", help="extra arguments for the quick fine-tune")
+    parser.add_argument("--quick-args", default="",
+                        help="extra arguments for the quick fine-tune; write --quick-args='--adapt-bn' (with '=') "
+                             "when they start with a dash")
     parser.add_argument("--tag", default="quick", help="name of this fine-tune variant (run folder suffix)")
     parser.add_argument("--reuse", action="store_true", help="reuse this variant's held-out report if present")
     args = parser.parse_args()
