@@ -73,9 +73,6 @@ def prepare(seed: int, dest: Path, n_train: int, n_held: int) -> None:
             import shutil
 
             shutil.rmtree(project.training_dir / name, ignore_errors=True)
-    stale = project.training_dir / "V1" / "tiles_not_used.txt"
-    if stale.exists():
-        stale.unlink()
     project.write_splits({"V1": narrowed})
     chosen.write_text(json.dumps({"tiles": [list(t) for t in tiles]}))   # last: a rerun finds it all done
 

@@ -43,11 +43,7 @@ def narrow_splits(root: Path, vals: list, test: tuple, common: tuple) -> None:
     for k, name in enumerate(sorted(project.splits())):
         train = sorted([v for j, v in enumerate(vals) if j != k] + [common])
         narrowed[name] = Split(name, train, [vals[k]], [test], [])
-    for name in narrowed:                     # drop stale not-used lists of the full sample
-        stale = project.training_dir / name / "tiles_not_used.txt"
-        if stale.exists():
-            stale.unlink()
-    project.write_splits(narrowed)
+    project.write_splits(narrowed)            # empty not-used lists replace the full sample's
 
 
 @pytest.fixture(scope="session")

@@ -51,6 +51,20 @@ def test_write_read_round_trip_with_the_authors_file_names(tmp_path):
     assert read_splits(tmp_path) == splits
 
 
+def test_rewriting_a_split_with_empty_test_and_not_used_lists_reads_back_empty(tmp_path):
+    # a narrowed split (no test tile left) once kept the old tiles_testing.txt: the split read back
+    # named tiles the writer had dropped, and training stopped on a test tile without observations
+    splits = generate_splits(ALL_TILES, seed=1, not_used=ALL_TILES[:3])
+    write_splits(tmp_path, splits)
+    v1 = splits["V1"]
+    assert v1.test and v1.not_used
+    narrowed = Split("V1", v1.train[:5], v1.val[:2], [], [])
+    write_splits(tmp_path, {"V1": narrowed})
+    assert read_split(tmp_path, "V1") == narrowed
+    # and an empty own copy is not mistaken for a missing one (no fall-back to V3's lists)
+    assert read_split(tmp_path, "V3").test == v1.test
+
+
 def authors_layout(tmp_path):
     """V1..V3 with train/val lists and the test/not-used lists in V3 only, as published."""
     tiles = ALL_TILES[:24]

@@ -110,7 +110,9 @@ def write_splits(training_dir: str | os.PathLike, splits: dict[str, Split] | Ite
     """Write each version's lists under the authors' names (each file atomically).
 
     The test and not-used lists go into every version folder, so each folder is complete on its
-    own; reading prefers a version's own copy, so the authors' V3-only layout still reads.
+    own; reading prefers a version's own copy, so the authors' V3-only layout still reads. An
+    empty list is written as an empty file: skipping it would leave an older list in place (or let
+    reading fall back to another version's), and the split read back would not be the one written.
     """
     training_dir = Path(training_dir)
     values = splits.values() if isinstance(splits, dict) else splits
@@ -118,10 +120,8 @@ def write_splits(training_dir: str | os.PathLike, splits: dict[str, Split] | Ite
         atomic_write_text(train_file(training_dir, split.name), format_tile_list(split.train))
         atomic_write_text(val_file(training_dir, split.name), format_tile_list(split.val))
         folder = training_dir / split.name
-        if split.test:
-            atomic_write_text(folder / TEST_FILE, format_tile_list(split.test))
-        if split.not_used:
-            atomic_write_text(folder / NOT_USED_FILE, format_tile_list(split.not_used))
+        atomic_write_text(folder / TEST_FILE, format_tile_list(split.test))
+        atomic_write_text(folder / NOT_USED_FILE, format_tile_list(split.not_used))
 
 
 def generate_splits(
