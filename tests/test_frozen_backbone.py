@@ -112,8 +112,9 @@ def test_configuration_rules() -> None:
     assert quick.select_by == "last" and max(quick.augment_codes) < 8 and quick.windows_per_sample == 10
     paper = preset_config("paper")
     assert not paper.cache_features and (paper.optimizer, paper.select_by) == ("sgd", "val_loss")
-    assert not paper.adapt_bn and not quick.adapt_bn  # measured, not the default (docs/training.md)
-    assert resolve_config("quick", {"adapt_bn": True}).adapt_bn
+    # the paper lets training move the statistics; the quick preset re-estimates them (docs/training.md)
+    assert not paper.adapt_bn and quick.adapt_bn and quick.epochs == 40
+    assert not resolve_config("quick", {"adapt_bn": False}).adapt_bn
     with pytest.raises(ErcnnError, match="freeze both"):
         resolve_config("paper", {"cache_features": True})
     with pytest.raises(ErcnnError, match="codes 0-7"):
