@@ -20,10 +20,9 @@ Presets
            sample seeds 7 and 8: 0.580 and 0.316 against 0.197 and 0.052 without the
            re-estimation and with 20 epochs (0.408 and 0.329 with it and 20 epochs); the index
            baseline's 0.594 and 0.450 are not reached (docs/training.md, "Looking for a quick
-           preset that learns"). Why not the
-           full network: on two CPU cores a full step costs ~1 s per window, and neither 24-48
-           such steps (the old quick preset) nor 4 epochs of the SAR branch moved the sample's
-           held-out scores.
+           preset that learns"). Why not the full network: on two CPU cores a full step costs
+           ~1 s per window, and neither 24-48 such steps (the old quick preset) nor 4 epochs of
+           the SAR branch moved the sample's held-out scores.
 ``tiny``   the tiny test network built from scratch, 2 windows, 1 epoch of 2 steps: a smoke
            test of the whole worker (GUI tests), well under a minute on a CPU. Straightforward
            gradients by default: memory does not matter there, and their graph traces in about
