@@ -17,10 +17,10 @@ Presets
            of the cached maps (codes 0-7), 40 epochs, the LAST epoch kept (no selection: with
            2-4 validation tiles the epoch with the best validation F1 was close to random and
            often epoch 1; held-out AUC on the sample 0.64 kept vs 0.80 last). Held-out F1 on
-           sample seeds 7 and 8: 0.580 and 0.316 against 0.197 and 0.052 without the
-           re-estimation and with 20 epochs (0.408 and 0.329 with it and 20 epochs); the index
-           baseline's 0.594 and 0.450 are not reached (docs/training.md, "Looking for a quick
-           preset that learns"). Why not the full network: on two CPU cores a full step costs
+           sample seeds 7, 8 and 9: 0.580, 0.316 and 0.081 against 0.197, 0.052 and 0.000
+           without the re-estimation and with 20 epochs (0.408, 0.329 and 0.139 with it and 20
+           epochs); the index baseline's 0.594, 0.450 and 0.619 are not reached
+           (docs/training.md, "Looking for a quick preset that learns"). Why not the full network: on two CPU cores a full step costs
            ~1 s per window, and neither 24-48 such steps (the old quick preset) nor 4 epochs of
            the SAR branch moved the sample's held-out scores.
 ``tiny``   the tiny test network built from scratch, 2 windows, 1 epoch of 2 steps: a smoke
