@@ -7,14 +7,16 @@ change that the index baseline sees by comparing the first year with the last. T
 everything else as the quick preset has it and changes only what the head reads:
 
 - ``window``: the features of window k (36 channels), as the quick preset;
-- ``window+diff``: the features of window k and their difference to window 0's (72 channels).
+- ``window+diff``: the features of window k and their difference to window 0's (72 channels);
+- ``window+diff-published``: the same input, every layer starting as the published head (zeros
+  on the difference's part of the first kernel): the start a product version would have.
 
-Both heads have the same layers (two 3x3 conv blocks of 8 filters and the 1x1 sigmoid). Their
-first kernel starts as the published head's on the window's channels and as zeros on the
-difference's; the other layers start from Keras' initialisers, identically seeded, so that the
-only difference between the two rows is the input. Training: Adam 1e-3, batch 8, rotations and
-flips (codes 0-7), the Tanimoto loss with complement on the maximum over the windows, 40 epochs,
-the last one kept (the quick preset's recipe). Scores: held-out tiles of the answer key, inner
+All heads have the same layers (two 3x3 conv blocks of 8 filters and the 1x1 sigmoid). The first
+kernel starts as the published head's on the window's channels and as zeros on the difference's;
+in ``window`` and ``window+diff`` the other layers start from Keras' initialisers, identically
+seeded, so that the only difference between those two rows is the input. Training: Adam 1e-3,
+batch 8, rotations and flips (codes 0-7), the Tanimoto loss with complement on the maximum over
+the windows, 40 epochs, the last one kept (the quick preset's recipe). Scores: held-out tiles of the answer key, inner
 30x30, F1 at the cut fitted on the training tiles, beside the index baseline's row of the same
 tiles.
 
@@ -24,7 +26,11 @@ published-weights reports (``seedN_published.json``) with the index rows. The ba
 of every tile are cached in ``seedN_<tag>_features.npz``. About 2 min per seed for the features and
 1-3 min per head on two cores. The last line::
 
-    reference_f1=<mean> window_f1=<mean> index_f1=<mean> ratio=<reference/index> seeds=<n>
+    window_f1=<mean> reference_f1=<mean> reference_published_f1=<mean> index_f1=<mean>
+    ratio=<variant / index> ratio_of=<variant> seeds=<n>
+
+``ratio`` is that of ``window+diff-published`` when it ran (the start a product would have), else of
+the first variant given.
 """
 
 from __future__ import annotations
@@ -39,6 +45,11 @@ from reference_data import published_weights
 
 #: the quick preset's head recipe
 EPOCHS, BATCH, LEARNING_RATE, CODES, WINDOWS = 40, 8, 1e-3, tuple(range(8)), 10
+#: variant -> (what the head reads, how it starts); see build_head
+VARIANTS = {"window": ("window", "keras"), "window+diff": ("window+diff", "keras"),
+            "window+diff-published": ("window+diff", "published")}
+#: the last line's key of each variant
+KEYS = {"window": "window", "window+diff": "reference", "window+diff-published": "reference_published"}
 
 
 def features(work: Path, seed: int, tag: str) -> tuple[dict, dict, dict]:
@@ -86,23 +97,36 @@ def head_input(feats: np.ndarray, variant: str) -> np.ndarray:
     return np.concatenate([feats, feats - feats[:1]], axis=-1)
 
 
-def build_head(channels: int, published_first_kernel: list[np.ndarray], seed: int):
+def build_head(channels: int, published: list[list[np.ndarray]], seed: int, start: str):
+    """The head: two 3x3 conv blocks (8 filters, batch norm, ReLU) and the 1x1 sigmoid.
+
+    ``published``: the published head's weights per layer (conv block 1, conv block 2, output).
+    ``start="keras"``: the first kernel is the published one on the window's channels, zeros on the
+    difference's; the other layers start from Keras' initialisers (seeded). ``start="published"``:
+    every layer starts as the published head, the difference's kernel at zero, so that the model
+    starts exactly as the published network.
+    """
     import keras
 
     keras.utils.set_random_seed(seed)
     inputs = keras.Input((None, None, channels))
     x = inputs
-    first = None
+    blocks = []
     for _ in range(2):
-        conv = keras.layers.Conv2D(8, 3, padding="same")
-        first = first or conv
-        x = keras.layers.ReLU()(keras.layers.BatchNormalization()(conv(x)))
-    x = keras.layers.Conv2D(1, 1, activation="sigmoid")(x)
-    head = keras.Model(inputs, keras.ops.squeeze(x, -1))
-    kernel, bias = published_first_kernel
-    start = np.zeros((3, 3, channels, kernel.shape[-1]), np.float32)
-    start[:, :, :kernel.shape[2]] = kernel
-    first.set_weights([start, bias])
+        conv, norm = keras.layers.Conv2D(8, 3, padding="same"), keras.layers.BatchNormalization()
+        blocks.append((conv, norm))
+        x = keras.layers.ReLU()(norm(conv(x)))
+    out = keras.layers.Conv2D(1, 1, activation="sigmoid")
+    head = keras.Model(inputs, keras.ops.squeeze(out(x), -1))
+    kernel, bias, *norm_weights = published[0]
+    first = np.zeros((3, 3, channels, kernel.shape[-1]), np.float32)
+    first[:, :, :kernel.shape[2]] = kernel
+    blocks[0][0].set_weights([first, bias])
+    if start == "published":
+        blocks[0][1].set_weights(norm_weights)
+        blocks[1][0].set_weights(published[1][:2])
+        blocks[1][1].set_weights(published[1][2:])
+        out.set_weights(published[2])
     return head
 
 
@@ -148,12 +172,17 @@ def main() -> None:
     parser.add_argument("--work", default="/tmp/ercnn_finetune_quality", help="a finetune_quality.py work folder")
     parser.add_argument("--seeds", default="7,8,9", help="sample seeds run there, comma-separated")
     parser.add_argument("--tag", default="quick", help="the quick runs' tag there (their adapted backbone is used)")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help="which heads, comma-separated")
     parser.add_argument("--init-seeds", default="123,1", help="head initialisation/order seeds, averaged")
     args = parser.parse_args()
     from ercnn_napari.ml.model.weights import load_model
 
     published, _ = load_model(published_weights())
-    first_kernel = [w.numpy() for w in published.get_layer("head_conv_1").conv.weights]
+    head_weights = [[w.numpy() for w in published.get_layer(n).weights] for n in ("head_conv_1", "head_conv_2", "head_out")]
+    variants = [v for v in args.variants.split(",") if v]
+    unknown = sorted(set(variants) - set(VARIANTS))
+    if unknown:
+        raise SystemExit(f"unknown variants {unknown}; choose from {', '.join(VARIANTS)}")
     work, results = Path(args.work), []
     for seed in [int(s) for s in args.seeds.split(",")]:
         started = time.time()
@@ -165,11 +194,12 @@ def main() -> None:
                          None) if quick_report.is_file() else None
         row = {"seed": seed, "index": index_row["f1_at_fitted"] or 0.0,
                "quick": None if quick_row is None else quick_row["f1_at_fitted"] or 0.0}
-        for variant in ("window", "window+diff"):
-            inputs = {t: head_input(f, variant) for t, f in feats.items()}
+        for variant in variants:
+            reads, start = VARIANTS[variant]
+            inputs = {t: head_input(f, reads) for t, f in feats.items()}
             runs = []
             for init in [int(s) for s in args.init_seeds.split(",")]:
-                head = build_head(next(iter(inputs.values())).shape[-1], first_kernel, init)
+                head = build_head(next(iter(inputs.values())).shape[-1], head_weights, init, start)
                 train_head(head, inputs, labels, groups["train"], init)
                 runs.append(score(head, inputs, labels, groups))
             row[variant] = {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
@@ -178,14 +208,16 @@ def main() -> None:
         print(f"seed {seed} ({len(groups['held'])} held-out tiles, {time.time() - started:.0f} s): "
               f"index ({index_row['scorer']}) F1 {row['index']:.3f}; the quick run itself (its own head) "
               + ("-" if row["quick"] is None else f"F1 {row['quick']:.3f}"), flush=True)
-        for variant in ("window", "window+diff"):
+        for variant in variants:
             r = row[variant]
-            print(f"  {variant:12s} F1 {r['f1']:.3f} {r['f1_each']}  AUC {r['auc']:.3f}  AP {r['ap']:.3f}  "
+            print(f"  {variant:26s} F1 {r['f1']:.3f} {r['f1_each']}  AUC {r['auc']:.3f}  AP {r['ap']:.3f}  "
                   f"training F1 {r['train_f1']:.3f}", flush=True)
     mean = lambda key: float(np.mean([r[key]["f1"] if key != "index" else r[key] for r in results]))  # noqa: E731
-    ref, win, index = mean("window+diff"), mean("window"), mean("index")
-    print(f"reference_f1={ref:.3f} window_f1={win:.3f} index_f1={index:.3f} "
-          f"ratio={ref / index if index else float('nan'):.3f} seeds={len(results)}")
+    index = mean("index")
+    best = "window+diff-published" if "window+diff-published" in variants else variants[0]
+    print(" ".join(f"{KEYS[v]}_f1={mean(v):.3f}" for v in variants)
+          + f" index_f1={index:.3f} ratio={mean(best) / index if index else float('nan'):.3f} ratio_of={KEYS[best]}"
+          f" seeds={len(results)}")
 
 
 if __name__ == "__main__":
