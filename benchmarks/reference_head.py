@@ -41,6 +41,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from finetune_quality import rows_of
 from reference_data import published_weights
 
 #: the quick preset's head recipe
@@ -133,6 +134,7 @@ def build_head(channels: int, published: list[list[np.ndarray]], seed: int, star
 def train_head(head, inputs: dict, labels: dict, tiles: list, seed: int) -> None:
     import tensorflow as tf
 
+    from ercnn_napari.ml.training.aggregation import max_over_windows
     from ercnn_napari.ml.training.augment import augment
     from ercnn_napari.ml.training.loss import tanimoto_complement_loss
 
@@ -143,7 +145,7 @@ def train_head(head, inputs: dict, labels: dict, tiles: list, seed: int) -> None
     def step(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
         with tf.GradientTape() as tape:
             per_window = tf.stack([head(x[:, k], training=True) for k in range(x.shape[1])], axis=1)
-            loss = tanimoto_complement_loss(y, tf.reduce_max(per_window, axis=1))
+            loss = tanimoto_complement_loss(y, max_over_windows(per_window))
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
         return loss
 
@@ -187,11 +189,9 @@ def main() -> None:
     for seed in [int(s) for s in args.seeds.split(",")]:
         started = time.time()
         groups, feats, labels = features(work, seed, args.tag)
-        index_row = next(r for r in json.loads((work / f"seed{seed}_published.json").read_text())["table"]
-                         if "best on training" in r["scorer"])
+        index_row = rows_of(json.loads((work / f"seed{seed}_published.json").read_text()))["index (best on training)"]
         quick_report = work / f"seed{seed}_{args.tag}.json"   # finetune_quality.py's report of the quick run
-        quick_row = next((r for r in json.loads(quick_report.read_text())["table"] if r["scorer"].startswith("network")),
-                         None) if quick_report.is_file() else None
+        quick_row = rows_of(json.loads(quick_report.read_text()))["network"] if quick_report.is_file() else None
         row = {"seed": seed, "index": index_row["f1_at_fitted"] or 0.0,
                "quick": None if quick_row is None else quick_row["f1_at_fitted"] or 0.0}
         for variant in variants:
