@@ -85,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--every", type=int, default=6, help="use every N-th window of a tile")
     parser.add_argument("--work", type=Path, help="folder for the generated area (default: a temp folder)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--border", type=int, default=1,
+                        help="pixels at each tile edge left out of the loss: 1 = the authors' recipe (the ring is "
+                             "never trained); 0 = the whole tile")
     args = parser.parse_args(argv)
 
     import keras
@@ -127,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     @tf.function(reduce_retracing=True)
     def train_step(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
         with tf.GradientTape() as tape:
-            loss = tanimoto_complement_pooled(y, model(x, training=True))
+            loss = tanimoto_complement_pooled(y, model(x, training=True), border=args.border)
         variables = model.trainable_variables
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
         return loss
@@ -153,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         "pretraining_area": {"seed": AREA_SEED, "origin": AREA_ORIGIN, "tiles": [f"{y}:{x}" for y, x in tiles]},
         "labels": "clip(SAR dB change / 3 x |built-up index change| x 10, 0, 1), previous vs next window",
         "loss": "Tanimoto with complement pooled over the batch (the authors' pre-training loss)",
+        "loss_border": args.border,
         "steps": step, "batch_size": args.batch_size, "optimizer": f"Adam lr {args.learning_rate}",
         "final_loss": float(np.mean(losses[-10:])) if losses else None, "windows": len(windows),
         "training_minutes": round((time.time() - training_started) / 60.0, 1),
