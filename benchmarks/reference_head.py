@@ -56,8 +56,8 @@ KEYS = {"window": "window", "window+diff": "reference", "window+diff-published":
 def features(work: Path, seed: int, tag: str) -> tuple[dict, dict, dict]:
     """``(groups, features, labels)``: the adapted backbone's output per tile, cached on disk.
 
-    groups: ``{"train": [...], "val": [...], "held": [...]}``; labels: the training labels for
-    training and validation tiles, the answer key for held-out tiles.
+    groups: ``{"train": [...], "held": [...]}`` (validation tiles play no part: nothing is
+    selected); labels: the training labels for training tiles, the answer key for held-out tiles.
     """
     cache = work / f"seed{seed}_{tag}_features.npz"
     if not cache.is_file():
@@ -73,7 +73,7 @@ def features(work: Path, seed: int, tag: str) -> tuple[dict, dict, dict]:
         model, config = load_model(work / f"seed{seed}_{tag}" / "model.ercnn.h5")
         backbone, _ = split_model(model)
         split, available = project.split("V1"), set(source.tiles())
-        groups = {"train": [t for t in split.train if t in available], "val": [t for t in split.val if t in available],
+        groups = {"train": [t for t in split.train if t in available],
                   "held": [t for t in held_out_tiles(project.root, [split]) if t in available]}
         arrays = {"groups": np.array(json.dumps({k: [list(t) for t in v] for k, v in groups.items()}))}
         for group, tiles in groups.items():
@@ -86,7 +86,7 @@ def features(work: Path, seed: int, tag: str) -> tuple[dict, dict, dict]:
                 arrays[f"y_{tile[0]}_{tile[1]}"] = np.asarray(label, np.float32)
         np.savez(cache, **arrays)
     data = np.load(cache)
-    groups = {k: [tuple(t) for t in v] for k, v in json.loads(str(data["groups"])).items()}
+    groups = {k: [tuple(t) for t in json.loads(str(data["groups"]))[k]] for k in ("train", "held")}
     tiles = [t for v in groups.values() for t in v]
     return groups, {t: data[f"f_{t[0]}_{t[1]}"] for t in tiles}, {t: data[f"y_{t[0]}_{t[1]}"] for t in tiles}
 
@@ -194,9 +194,11 @@ def main() -> None:
         quick_row = rows_of(json.loads(quick_report.read_text()))["network"] if quick_report.is_file() else None
         row = {"seed": seed, "index": index_row["f1_at_fitted"] or 0.0,
                "quick": None if quick_row is None else quick_row["f1_at_fitted"] or 0.0}
+        inputs_of = {reads: {t: head_input(f, reads) for t, f in feats.items()}
+                     for reads in {VARIANTS[v][0] for v in variants}}
         for variant in variants:
             reads, start = VARIANTS[variant]
-            inputs = {t: head_input(f, reads) for t, f in feats.items()}
+            inputs = inputs_of[reads]
             runs = []
             for init in [int(s) for s in args.init_seeds.split(",")]:
                 head = build_head(next(iter(inputs.values())).shape[-1], head_weights, init, start)

@@ -20,7 +20,10 @@ Presets
            sample seeds 7, 8 and 9: 0.580, 0.316 and 0.081 against 0.197, 0.052 and 0.000
            without the re-estimation and with 20 epochs (0.408, 0.329 and 0.139 with it and 20
            epochs); the index baseline's 0.594, 0.450 and 0.619 are not reached
-           (docs/training.md, "Looking for a quick preset that learns"). Why not the full
+           (docs/training.md, "Looking for a quick preset that learns"); nor on seeds 10 and
+           11 (0.203 and 0.020 against 0.391 and 0.453). A head that also reads the difference
+           to the tile's first window reached the index's level there (benchmarks/
+           reference_head.py); it is not this preset yet. Why not the full
            network: on two CPU cores a full step costs ~1 s per window, and neither 24-48 such
            steps (the old quick preset) nor 4 epochs of the SAR branch moved the sample's
            held-out scores.
