@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     def bare() -> tuple[float, float]:
         wall, cpu = time.perf_counter(), time.process_time()
         for batch in batches:
-            predictor.infer(batch).numpy()
+            predictor.infer(batch, batch[0]).numpy()
         return (windows_per_run / (time.perf_counter() - wall), windows_per_run / (time.process_time() - cpu))
 
     def full(round_no: int) -> tuple[float, float]:

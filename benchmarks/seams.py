@@ -119,8 +119,9 @@ def main(argv: list[str] | None = None) -> int:
             table = full.select(full.every(args.stride))
             table = table.select(evenly_spaced(len(table), args.windows))
             block = reader.block(tile)
-            probs = predict_series(models, block.series, table.start_index, table.n_obs,
-                                   mask_region=block.centre)[:, block.centre[0], block.centre[1]]
+            probs = predict_series(models, block.series, table.start_index, table.n_obs, mask_region=block.centre,
+                                   reference=(int(full.start_index[0]), int(full.n_obs[0])),
+                                   )[:, block.centre[0], block.centre[1]]
             flagged = probs.max(axis=0) >= args.threshold
             unchanged = ~truth(root, project, tile)
             far = ~near_change(root, tile, project.grid.tile_size, args.far)

@@ -77,8 +77,9 @@ def main(argv: list[str] | None = None) -> int:
             table = full.select(full.every(5))
             table = table.select(evenly_spaced(len(table), args.windows))
             block = reader.block(tile)
-            probs = predict_series([model], block.series, table.start_index, table.n_obs,
-                                   mask_region=block.centre)[:, block.centre[0], block.centre[1]]
+            probs = predict_series([model], block.series, table.start_index, table.n_obs, mask_region=block.centre,
+                                   reference=(int(full.start_index[0]), int(full.n_obs[0])),
+                                   )[:, block.centre[0], block.centre[1]]
             maps[tile] = probs.max(axis=0)
         report = map_report(maps, truth, fitted_threshold=float("nan"), border=1)
         ring, inner = report["ring"]["at_0_5"], report["inner"]["at_0_5"]

@@ -29,7 +29,7 @@ from ercnn_napari.ml.training.train import is_better  # noqa: E402
 
 CACHED_ARGS = ["--preset", "tiny", "--epochs", "2", "--steps-per-epoch", "3", "--freeze", "both",
                "--cache-features", "--optimizer", "adam", "--learning-rate", "0.01", "--select-by", "val_f1",
-               "--augment", "0-7", "--seed", "5", "--adapt-bn"]
+               "--augment", "0-7", "--seed", "5", "--adapt-bn", "--reference", "--head-start", "fresh"]
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +114,8 @@ def test_configuration_rules() -> None:
     assert not paper.cache_features and (paper.optimizer, paper.select_by) == ("sgd", "val_loss")
     # the paper lets training move the statistics; the quick preset re-estimates them (docs/training.md)
     assert not paper.adapt_bn and quick.adapt_bn and quick.epochs == 40
+    # the quick head compares each window with the first one and starts fresh after its first convolution
+    assert quick.reference and quick.head_start == "fresh" and not paper.reference and paper.head_start == "baseline"
     assert not resolve_config("quick", {"adapt_bn": False}).adapt_bn
     with pytest.raises(ErcnnError, match="freeze both"):
         resolve_config("paper", {"cache_features": True})
@@ -148,8 +150,13 @@ def test_cached_run_trains_the_head_only_and_reports(cached_run: tuple[Path, lis
     run_dir, messages = cached_run
     config = json.loads((run_dir / "config.json").read_text())
     assert config["train"]["cache_features"] and set(config["frozen_layers"]) >= {"sar_convlstm", "opt_convlstm"}
+    assert config["model_config"]["reference"] and config["train"]["head_start"] == "fresh"
     cached = [m for m in messages if isinstance(m, Progress) and m.desc.startswith("cached ")]
     assert len(cached) == 1 and "window features" in cached[0].desc
+    # each tile's two evenly spaced windows: the first of them is also the reference, cached once
+    inputs = json.loads((run_dir / "inputs.json").read_text())
+    tiles = set(inputs["train_tiles"]) | set(inputs["val_tiles"])
+    assert f"cached {len(tiles) * 2} window features" in cached[0].desc, cached[0].desc
     assert sum(isinstance(m, Step) for m in messages) == 6
     baseline, final = model_weights(run_dir / "checkpoints/baseline.ercnn.h5"), model_weights(run_dir / "model.ercnn.h5")
     changed = [name for name in baseline if not np.array_equal(baseline[name], final[name])]

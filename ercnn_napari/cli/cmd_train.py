@@ -52,6 +52,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--adapt-bn", action=argparse.BooleanOptionalAction, default=None,
                         help="re-estimate the input blocks' batch-norm statistics on the run's windows before "
                              "training (quick: on; paper: off)")
+    parser.add_argument("--reference", action=argparse.BooleanOptionalAction, default=None,
+                        help="the head also reads each window's change since the tile's first window "
+                             "(quick: on; paper: off, the authors' network)")
+    parser.add_argument("--head-start", choices=("baseline", "fresh"),
+                        help="the head's weights at the start: the baseline's (paper), or fresh after its first "
+                             "convolution (quick)")
     parser.add_argument("--optimizer", choices=("sgd", "adam"), help="sgd with momentum (paper) or adam (quick)")
     parser.add_argument("--select-by", choices=("val_loss", "val_f1", "last"),
                         help="which epoch's model is kept: lowest validation loss (paper), best "
@@ -148,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
         "lean_gradients": None if args.gradients is None else args.gradients == "lean",
         "evaluate": False if args.no_evaluate else None,
         "cache_features": args.cache_features, "optimizer": args.optimizer, "select_by": args.select_by,
-        "adapt_bn": args.adapt_bn,
+        "adapt_bn": args.adapt_bn, "reference": args.reference, "head_start": args.head_start,
         "augment_codes": None if args.augment is None else parse_codes(args.augment),
         "context": args.context,
     }

@@ -28,3 +28,7 @@ PERIOD_END = "2021-01-16"
 
 #: Window-table CSV columns as the authors wrote them.
 WINDOW_CSV_COLUMNS = ("ID", "Start Time", "End Time", "# Observations")
+
+#: The window a model with a reference input compares every window with: the tile's first
+#: (row 0 of its window table), i.e. the start of the period (ml.model.network).
+REFERENCE_WINDOW = 0

@@ -82,7 +82,8 @@ def run_block(task: dict[str, Any]) -> dict[str, Any]:
         if stacked:
             block = reader.block(tile)
             probs = predict_series(shared, block.series, table.start_index, table.n_obs, task["combine"],
-                                   int(task["batch_size"]), mask_region=block.centre)
+                                   int(task["batch_size"]), mask_region=block.centre,
+                                   reference=(int(full.start_index[0]), int(full.n_obs[0])))
             probs = probs[:, block.centre[0], block.centre[1]]
         else:
             job = predict.tile_job(source, tile, stride)

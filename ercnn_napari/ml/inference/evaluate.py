@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ercnn_napari.core.constants import REFERENCE_WINDOW
 from ercnn_napari.core.errors import LabelError
 from ercnn_napari.core.metrics import tile_scores
 from ercnn_napari.core.tiles import TileId, format_tile_id
@@ -77,15 +78,30 @@ def predict_max_map(model: Any, windows: np.ndarray, batch_size: int = 8) -> np.
 
 
 def tile_windows(source: Any, tile: TileId, table: Any, indices: np.ndarray, time_steps: int,
-                 halo_reader: Any = None) -> np.ndarray:
+                 halo_reader: Any = None, reference: bool = False) -> np.ndarray:
     """The windows ``indices`` of a tile fitted to ``time_steps``; with a ``halo_reader``
     (:class:`ercnn_napari.ml.data.halo.HaloReader`, for a model trained with ``--context``) they carry
-    the neighbours' halo, as the model saw in training."""
+    the neighbours' halo, as the model saw in training. ``reference`` (a model with a reference
+    input, ml.model.network): each beside the tile's first window, [k, T, H, W, 34]."""
+    indices = np.asarray(indices, dtype=np.int64)
+    if reference:
+        from ercnn_napari.ml.model.network import attach_reference
+
+        both = tile_windows(source, tile, table, np.concatenate([[REFERENCE_WINDOW], indices]), time_steps,
+                            halo_reader)
+        return attach_reference(both[1:], both[0])
     if halo_reader is not None and halo_reader.halo:
         from ercnn_napari.ml.data.halo import context_windows
 
         return context_windows(halo_reader, tile, table, indices, time_steps)
     return fit_time_steps(np.asarray(source.windows(tile, indices), np.float32), time_steps)
+
+
+def reads_reference(model: Any) -> bool:
+    """Whether ``model`` takes each window beside its tile's first one (ml.model.network.uses_reference)."""
+    from ercnn_napari.ml.model.network import uses_reference
+
+    return uses_reference(model)
 
 
 def make_halo_reader(source: Any, halo: int) -> Any:
@@ -108,7 +124,7 @@ def predict_window_maps(model: Any, time_steps: int, source: Any, tile: TileId, 
 
     table = source.window_table(tile)
     indices = evenly_spaced(len(table), windows_per_tile)
-    windows = tile_windows(source, tile, table, indices, time_steps, halo_reader)
+    windows = tile_windows(source, tile, table, indices, time_steps, halo_reader, reads_reference(model))
     halo = halo_reader.halo if halo_reader is not None else 0
     maps = [crop_centre(np.asarray(model(windows[a:a + batch_size], training=False)), halo)
             for a in range(0, len(windows), batch_size)]
@@ -141,6 +157,7 @@ def evaluate_tiles(
     from ercnn_napari.ml.data.halo import crop_centre
 
     reader = make_halo_reader(source, halo)
+    reference = reads_reference(model)
     pairs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     window_ids: dict[str, list[int]] = {}
     tiles = list(labels)
@@ -151,7 +168,7 @@ def evaluate_tiles(
             break
         table = source.window_table(tile)
         indices = evenly_spaced(len(table), windows_per_tile)
-        windows = tile_windows(source, tile, table, indices, time_steps, reader)
+        windows = tile_windows(source, tile, table, indices, time_steps, reader, reference)
         prediction = crop_centre(predict_max_map(model, windows, batch_size), halo)
         label = labels[tile]
         if prediction.shape != label.shape:

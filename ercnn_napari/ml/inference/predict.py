@@ -7,6 +7,10 @@ order) and ``<stem>_windows.csv`` (the authors' columns) naming those windows, t
 and grid so the viewer can stitch a mosaic). Each file appears under its final name only when
 complete (temp name + rename); a failed input leaves nothing behind.
 
+A model with a reference input (ml.model.network) compares every window with the first window of
+the input's table; stride selections always start there (``WindowTable.every``), so the first
+window predicted is that reference.
+
 Several models (e.g. the V1-V3 transfer runs) can be combined by the mean or the maximum of their
 probabilities, the authors' combination rule being unpublished. Windows with ``stride`` K are
 every K-th row of the stride-1 window table, so their IDs match the full table's.
@@ -45,6 +49,7 @@ from ercnn_napari.ml.data.tfrecords import (
     stage3_counts,
     stage3_dataset,
 )
+from ercnn_napari.ml.model.network import uses_reference
 from ercnn_napari.ml.model.shared_steps import SharedStepModel, predict_series
 
 COMBINE_RULES = ("mean", "max")
@@ -172,11 +177,20 @@ class Predictor:
         #: pipeline keeps up, the wait is a small fraction (the first batch's latency, mostly)
         self.input_wait_seconds = 0.0
         self.model_seconds = 0.0
+        #: whether some model reads each window beside the input's first window
+        self.reference = any(uses_reference(m) for m in self.models)
         spec = tf.TensorSpec([None, self.time_steps, None, None, N_CHANNELS], tf.float32)
-        self.infer = tf.function(self._combined, input_signature=[spec])
+        reference = tf.TensorSpec([self.time_steps, None, None, N_CHANNELS], tf.float32)
+        self.infer = tf.function(self._combined, input_signature=[spec, reference])
 
-    def _combined(self, batch: tf.Tensor) -> tf.Tensor:
-        outputs = [model(batch, training=False) for model in self.models]
+    def _combined(self, batch: tf.Tensor, reference: tf.Tensor) -> tf.Tensor:
+        """The models' combined probabilities for ``batch``; ``reference``: the input's first window."""
+        with_reference = None
+        if self.reference:
+            repeated = tf.broadcast_to(reference[tf.newaxis], tf.shape(batch))
+            with_reference = tf.concat([batch, repeated], axis=-1)
+        outputs = [model(with_reference if uses_reference(model) else batch, training=False)
+                   for model in self.models]
         if len(outputs) == 1:
             return outputs[0]
         stacked = tf.stack(outputs, axis=0)
@@ -197,8 +211,10 @@ class Predictor:
         region = None
         if isinstance(series, HaloBlock):  # with a context halo: the tile's own corner decides the mask
             series, region = series.series, series.centre
+        reference = (int(job.table.start_index[0]), int(job.table.n_obs[0]))  # the first window: see above
         result = predict_series(self.shared_models(), series, job.table.start_index, job.table.n_obs,
-                                self.combine, self.batch_size, on_batch=on_batch, mask_region=region)
+                                self.combine, self.batch_size, on_batch=on_batch, mask_region=region,
+                                reference=reference)
         if region is not None:
             result = result[:, region[0], region[1]]
         self.model_seconds += time.perf_counter() - computing
@@ -217,6 +233,7 @@ class Predictor:
         batches = iter(pipeline.batched(job.make_dataset(self.time_steps), self.batch_size))
         probs: list[np.ndarray] = []
         counts: list[np.ndarray] = []
+        reference = None  # the first window of the table (see the module docstring)
         while True:
             waiting = time.perf_counter()
             with explain_read_error(job.path, job.kind):  # only reading: a model error is not the file's fault
@@ -226,7 +243,9 @@ class Predictor:
                     break
             computing = time.perf_counter()
             self.input_wait_seconds += computing - waiting
-            probs.append(self.infer(windows).numpy())
+            if reference is None:
+                reference = windows[0]
+            probs.append(self.infer(windows, reference).numpy())
             self.model_seconds += time.perf_counter() - computing
             counts.append(n_obs.numpy())
             on_batch(len(counts[-1]))

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ercnn_napari.core.constants import REFERENCE_WINDOW
 from ercnn_napari.core.tiles import TileId
 from ercnn_napari.ml.inference.evaluate import evenly_spaced, fit_time_steps, predict_max_map
 
@@ -49,13 +50,20 @@ def _mc_max_map(model: Any, windows: np.ndarray, batch_size: int) -> np.ndarray:
 def tile_maps(models: Sequence[tuple[Any, int]], source: Any, tile: TileId, windows_per_tile: int,
               passes: int, batch_size: int) -> np.ndarray:
     """[k, H, W] max-over-windows maps: one per model, or ``passes`` MC-dropout passes of one model."""
+    from ercnn_napari.ml.model.network import attach_reference, uses_reference
+
     table = source.window_table(tile)
     indices = evenly_spaced(len(table), windows_per_tile)
-    raw = np.asarray(source.windows(tile, indices), np.float32)
+    raw = np.asarray(source.windows(tile, np.concatenate([[REFERENCE_WINDOW], indices])), np.float32)
+
+    def model_input(model: Any, steps: int) -> np.ndarray:
+        fitted = fit_time_steps(raw, steps)
+        return attach_reference(fitted[1:], fitted[0]) if uses_reference(model) else fitted[1:]
+
     if len(models) >= 2:
-        return np.stack([predict_max_map(m, fit_time_steps(raw, t), batch_size) for m, t in models])
+        return np.stack([predict_max_map(m, model_input(m, t), batch_size) for m, t in models])
     model, steps = models[0]
-    windows = fit_time_steps(raw, steps)
+    windows = model_input(model, steps)
     return np.stack([_mc_max_map(model, windows, batch_size) for _ in range(max(2, passes))])
 
 

@@ -8,6 +8,15 @@ moving statistics)::
       └─ optical 4-16 : time-distributed [Conv2D 3x3 26 + BN + ReLU] x2 -> ConvLSTM 26 (last state)
     concat (36) -> [Conv2D 3x3 8 + BN + ReLU] x2 -> Conv2D 1x1 sigmoid -> (B, H, W)
 
+With ``ModelConfig.reference`` (not in the paper; the quick preset's head) the input is a window
+and its tile's FIRST window side by side, (B, T, H, W, 34). Both go through the same branches
+(shared weights) and the head reads the window's features beside their difference to the first
+window's, ``concat(f, f - f_ref)`` (72 channels). A head that sees one window can say "built-up
+now"; change is "built-up now and not at the start", which is what an index difference measures
+(docs/training.md, "A head that compares with the first window"). With zeros on the difference's
+part of ``head_conv_1``'s kernel the network computes exactly what the plain one does
+(:func:`ercnn_napari.ml.model.weights.load_weights` widens a plain model file that way).
+
 H and W are free: the network is fully convolutional, so the same weights run on a 32x32 tile or
 on a mosaic of tiles.
 
@@ -76,6 +85,8 @@ class ModelConfig:
     head_filters: int = 8
     recurrent_dropout: float = 0.4
     mask_mode: str = "quirk"
+    #: the head also reads the difference to the tile's first window (input 34 channels)
+    reference: bool = False
 
     def __post_init__(self) -> None:
         for name in ("time_steps", "sar_filters", "opt_filters", "head_filters"):
@@ -86,11 +97,19 @@ class ModelConfig:
             raise ValueError(f"ModelConfig.recurrent_dropout must be in [0, 1), got {self.recurrent_dropout!r}")
         if self.mask_mode not in MASK_MODES:
             raise ValueError(f"ModelConfig.mask_mode must be one of {MASK_MODES}, got {self.mask_mode!r}")
+        if not isinstance(self.reference, bool):
+            raise ValueError(f"ModelConfig.reference must be true or false, got {self.reference!r}")
+
+    @property
+    def input_channels(self) -> int:
+        """Channels of the model's input: one window (17), or a window and the reference window (34)."""
+        return 2 * N_CHANNELS if self.reference else N_CHANNELS
 
     @classmethod
-    def tiny(cls, mask_mode: str = "quirk") -> ModelConfig:
+    def tiny(cls, mask_mode: str = "quirk", reference: bool = False) -> ModelConfig:
         """A few time steps and filters: same graph, fast enough for unit tests on a CPU."""
-        return cls(time_steps=12, sar_filters=2, opt_filters=3, head_filters=2, mask_mode=mask_mode)
+        return cls(time_steps=12, sar_filters=2, opt_filters=3, head_filters=2, mask_mode=mask_mode,
+                   reference=reference)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -240,34 +259,83 @@ class TimestepMask(keras.layers.Layer):
         return config
 
 
+@keras.saving.register_keras_serializable(package="ercnn_napari")
+class ReferenceDifference(keras.layers.Layer):
+    """``[f, f_ref] -> concat(f, f - f_ref)``: a window's features beside their change since the reference."""
+
+    def compute_output_shape(self, input_shapes: Any) -> tuple:
+        shape = tuple(input_shapes[0])
+        return (*shape[:-1], None if shape[-1] is None else 2 * shape[-1])
+
+    def call(self, inputs: list[tf.Tensor]) -> tf.Tensor:
+        features, reference = inputs
+        return tf.concat([features, features - reference], axis=-1)
+
+
+def apply_branches(layers: dict[str, keras.layers.Layer], observations: Any) -> Any:
+    """The two branches on one window ``(B, T, H, W, 17)`` -> concatenated last states ``(B, H, W, 36)``.
+
+    ``layers`` maps the branch layers' names (timestep_mask ... concat) to the model's layer
+    objects; calling them again (on the reference window, or on a fresh input to split the model
+    in two) shares their weights.
+    """
+    step_mask = layers["timestep_mask"](observations)
+    sar = layers["sar_conv"](observations[..., :N_SAR_CHANNELS])
+    opt = layers["opt_conv_2"](layers["opt_conv_1"](observations[..., N_SAR_CHANNELS:N_CHANNELS]))
+    sar = layers["sar_convlstm"]([sar, step_mask])
+    opt = layers["opt_convlstm"]([opt, step_mask])
+    return layers["concat"]([sar, opt])
+
+
+#: the branch layers, i.e. everything before the head (the frozen backbone of the quick preset)
+BRANCH_LAYERS = ("timestep_mask", "sar_conv", "opt_conv_1", "opt_conv_2", "sar_convlstm", "opt_convlstm", "concat")
+
+
 def build_model(config: ModelConfig | None = None, seed: int | None = None) -> keras.Model:
-    """Build ERCNN-DRS for ``config``: (B, T, H, W, 17) float32 -> (B, H, W) probabilities.
+    """Build ERCNN-DRS for ``config``: (B, T, H, W, 17, or 34 with a reference) float32 -> (B, H, W).
 
     ``seed`` seeds the ConvLSTMs' dropout generators (the weights' initialisation uses Keras'
     global seeding, ``keras.utils.set_random_seed``).
     """
     config = config or ModelConfig()
-    inputs = keras.Input(shape=(config.time_steps, None, None, N_CHANNELS), name="observations")
-    step_mask = TimestepMask(config.mask_mode, name="timestep_mask")(inputs)
-    sar = inputs[..., :N_SAR_CHANNELS]
-    opt = inputs[..., N_SAR_CHANNELS:]
-
-    sar = ConvBlock(config.sar_filters, time_distributed=True, name="sar_conv")(sar)
-    opt = ConvBlock(config.opt_filters, time_distributed=True, name="opt_conv_1")(opt)
-    opt = ConvBlock(config.opt_filters, time_distributed=True, name="opt_conv_2")(opt)
+    inputs = keras.Input(shape=(config.time_steps, None, None, config.input_channels), name="observations")
     sar_seed = None if seed is None else seed
     opt_seed = None if seed is None else seed + 1
-    sar = MaskedConvLSTM2D(config.sar_filters, recurrent_dropout=config.recurrent_dropout,
-                           seed=sar_seed, name="sar_convlstm")([sar, step_mask])
-    opt = MaskedConvLSTM2D(config.opt_filters, recurrent_dropout=config.recurrent_dropout,
-                           seed=opt_seed, name="opt_convlstm")([opt, step_mask])
-
-    merged = keras.layers.Concatenate(axis=-1, name="concat")([sar, opt])
+    layers = {
+        "timestep_mask": TimestepMask(config.mask_mode, name="timestep_mask"),
+        "sar_conv": ConvBlock(config.sar_filters, time_distributed=True, name="sar_conv"),
+        "opt_conv_1": ConvBlock(config.opt_filters, time_distributed=True, name="opt_conv_1"),
+        "opt_conv_2": ConvBlock(config.opt_filters, time_distributed=True, name="opt_conv_2"),
+        "sar_convlstm": MaskedConvLSTM2D(config.sar_filters, recurrent_dropout=config.recurrent_dropout,
+                                         seed=sar_seed, name="sar_convlstm"),
+        "opt_convlstm": MaskedConvLSTM2D(config.opt_filters, recurrent_dropout=config.recurrent_dropout,
+                                         seed=opt_seed, name="opt_convlstm"),
+        "concat": keras.layers.Concatenate(axis=-1, name="concat"),
+    }
+    if config.reference:
+        merged = ReferenceDifference(name="reference_difference")([
+            apply_branches(layers, inputs[..., :N_CHANNELS]), apply_branches(layers, inputs[..., N_CHANNELS:])])
+    else:
+        merged = apply_branches(layers, inputs)
     head = ConvBlock(config.head_filters, name="head_conv_1")(merged)
     head = ConvBlock(config.head_filters, name="head_conv_2")(head)
     logits_map = keras.layers.Conv2D(1, 1, activation="sigmoid", name="head_out")(head)
     outputs = keras.ops.squeeze(logits_map, axis=-1)
     return keras.Model(inputs, outputs, name="ercnn_drs")
+
+
+def uses_reference(model: keras.Model) -> bool:
+    """Whether ``model`` takes each window beside its tile's first window (34 input channels)."""
+    return int(model.input_shape[-1]) == 2 * N_CHANNELS
+
+
+def attach_reference(windows: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Windows [k, T, H, W, 17] and the reference window [T, H, W, 17] -> the model's [k, T, H, W, 34]."""
+    windows = np.asarray(windows, np.float32)
+    reference = np.asarray(reference, np.float32)
+    if reference.shape != windows.shape[1:]:
+        raise InputDataError(f"the reference window has shape {reference.shape}, the windows {windows.shape[1:]}")
+    return np.concatenate([windows, np.broadcast_to(reference, windows.shape)], axis=-1)
 
 
 def ordered_weights(model: keras.Model) -> list[tuple[str, list[tuple[str, keras.Variable]]]]:

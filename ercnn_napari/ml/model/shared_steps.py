@@ -21,6 +21,10 @@ over the padding. The results equal the per-window path up to float32 summation 
 per-window ConvLSTM sums the input and recurrent convolutions in one convolution); the tests
 hold them to 1e-5 with the published weights in all mask modes.
 
+A model with a reference input (ml.model.network) compares every window with the series' first
+window: its features are computed once per encoded series (:meth:`SharedStepModel.windows`'s
+``reference``) and each window's head reads ``concat(f, f - f_ref)``, as the per-window model does.
+
 Inference only: training needs the per-window graph (dropout, BatchNorm batch statistics).
 """
 
@@ -35,6 +39,7 @@ import tensorflow as tf
 
 from ercnn_napari.core.constants import N_CHANNELS, N_SAR_CHANNELS
 from ercnn_napari.ml.model.convlstm import keras2_hard_sigmoid
+from ercnn_napari.ml.model.network import uses_reference
 
 #: observations encoded per call: bounds the memory of the time-distributed activations
 ENCODE_CHUNK = 64
@@ -52,6 +57,8 @@ class EncodedSeries:
     sar_z: tf.Tensor
     opt_z: tf.Tensor
     flags: tf.Tensor
+    #: ((start, count), features [1, H, W, C]) of the reference window, once computed
+    reference_features: tuple[tuple[int, int], tf.Tensor] | None = None
 
     @property
     def n_steps(self) -> int:
@@ -74,9 +81,15 @@ class SharedStepModel:
         self.head_1 = model.get_layer("head_conv_1")
         self.head_2 = model.get_layer("head_conv_2")
         self.head_out = model.get_layer("head_out")
+        self.reference = uses_reference(model)
         image = tf.TensorSpec([None, None, None, N_CHANNELS], tf.float32)
         self._encode_chunk = tf.function(self._encode_images, input_signature=[image])
         self._flags = tf.function(self._step_flags, input_signature=[image])
+        features = int(self.head_1.conv.kernel.shape[2]) // (2 if self.reference else 1)
+        self._head = tf.function(self._apply_head, input_signature=[
+            tf.TensorSpec([None, None, None, features], tf.float32),
+            tf.TensorSpec([None, None, None, features], tf.float32),
+        ])
         self._recur = tf.function(self._recur_windows, input_signature=[
             tf.TensorSpec([None, None, None, 4 * self.sar_lstm.filters], tf.float32),
             tf.TensorSpec([None, None, None, 4 * self.opt_lstm.filters], tf.float32),
@@ -155,23 +168,53 @@ class SharedStepModel:
         _, hs, _, ho, _ = tf.while_loop(lambda t, *_: t < steps, body,
                                         (tf.constant(0), zeros_s, zeros_s, zeros_o, zeros_o),
                                         parallel_iterations=1)
-        head = self.head_1(tf.concat([hs, ho], axis=-1), training=False)
+        return tf.concat([hs, ho], axis=-1)
+
+    def _apply_head(self, features: tf.Tensor, reference: tf.Tensor) -> tf.Tensor:
+        """The head on the windows' features [B, H, W, C]; ``reference`` [1, H, W, C] is read only
+        by a model with a reference input."""
+        if self.reference:
+            features = tf.concat([features, features - reference], axis=-1)
+        head = self.head_1(features, training=False)
         head = self.head_2(head, training=False)
         return tf.squeeze(self.head_out(head), axis=-1)
 
-    def windows(self, encoded: EncodedSeries, starts: Sequence[int] | np.ndarray,
-                counts: Sequence[int] | np.ndarray) -> np.ndarray:
-        """Probabilities [B, H, W] of the windows ``series[start:start+count]`` (one batch)."""
-        starts = np.asarray(starts, dtype=np.int32).reshape(-1)
-        counts = np.asarray(counts, dtype=np.int32).reshape(-1)
-        if starts.size == 0:
-            return np.zeros((0, *encoded.sar_z.shape[1:3]), np.float32)
+    def _reference_features(self, encoded: EncodedSeries, reference: tuple[int, int] | None) -> tf.Tensor:
+        """The reference window's features, computed once per encoded series (zeros unused for plain models)."""
+        if not self.reference:
+            return tf.zeros([1, 1, 1, int(self._head.input_signature[1].shape[-1])])
+        if reference is None:
+            raise ValueError("this model compares every window with the series' first window; "
+                             "give its (start, count) as reference")
+        key = (int(reference[0]), int(reference[1]))
+        if encoded.reference_features is None or encoded.reference_features[0] != key:
+            self._check(encoded, np.asarray([key[0]], np.int32), np.asarray([key[1]], np.int32))
+            features = self._recur(encoded.sar_z, encoded.opt_z, encoded.flags,
+                                   tf.constant([key[0]], tf.int32), tf.constant([key[1]], tf.int32))
+            encoded.reference_features = (key, features)
+        return encoded.reference_features[1]
+
+    def _check(self, encoded: EncodedSeries, starts: np.ndarray, counts: np.ndarray) -> None:
         if np.any(counts < 1) or np.any(counts > self.time_steps):
             raise ValueError(f"window lengths must be within 1..{self.time_steps}, got {counts.min()}..{counts.max()}")
         if np.any(starts < 0) or np.any(starts + counts > encoded.n_steps):
             raise ValueError("a window reaches outside the encoded series")
-        return self._recur(encoded.sar_z, encoded.opt_z, encoded.flags,
-                           tf.constant(starts), tf.constant(counts)).numpy()
+
+    def windows(self, encoded: EncodedSeries, starts: Sequence[int] | np.ndarray,
+                counts: Sequence[int] | np.ndarray, reference: tuple[int, int] | None = None) -> np.ndarray:
+        """Probabilities [B, H, W] of the windows ``series[start:start+count]`` (one batch).
+
+        ``reference``: (start, count) of the series' first window, which a model with a
+        reference input compares every window with (ignored by plain models).
+        """
+        starts = np.asarray(starts, dtype=np.int32).reshape(-1)
+        counts = np.asarray(counts, dtype=np.int32).reshape(-1)
+        if starts.size == 0:
+            return np.zeros((0, *encoded.sar_z.shape[1:3]), np.float32)
+        self._check(encoded, starts, counts)
+        reference_features = self._reference_features(encoded, reference)
+        features = self._recur(encoded.sar_z, encoded.opt_z, encoded.flags, tf.constant(starts), tf.constant(counts))
+        return self._head(features, reference_features).numpy()
 
 
 def combine(outputs: list[np.ndarray], rule: str) -> np.ndarray:
@@ -185,24 +228,30 @@ def combine(outputs: list[np.ndarray], rule: str) -> np.ndarray:
 def predict_series(models: Sequence[SharedStepModel], series: np.ndarray, starts: np.ndarray,
                    counts: np.ndarray, combine_rule: str = "mean", batch_size: int = 16,
                    mask_region: tuple[slice, slice] | None = None,
-                   on_batch: Callable[[int], None] = lambda n: None) -> np.ndarray:
+                   on_batch: Callable[[int], None] = lambda n: None,
+                   reference: tuple[int, int] | None = None) -> np.ndarray:
     """float32 [k, H, W]: the windows (starts, counts) of ``series`` through every model, combined.
 
     Each model encodes the series once; memory is one encoded series per model at a time
     (about (4*10 + 4*26) floats per pixel and observation for the published configuration).
+    ``reference``: (start, count) of the series' first window, needed by models with a
+    reference input (ml.model.network).
     """
     starts = np.asarray(starts, dtype=np.int64)
     counts = np.asarray(counts, dtype=np.int64)
     if starts.size == 0:
         return np.zeros((0, *series.shape[1:3]), np.float32)
     lo, hi = int(starts.min()), int((starts + counts).max())  # encode only the steps the windows use
+    if reference is not None and any(m.reference for m in models):
+        lo, hi = min(lo, int(reference[0])), max(hi, int(reference[0]) + int(reference[1]))
+        reference = (int(reference[0]) - lo, int(reference[1]))
     series, starts = series[lo:hi], starts - lo
     per_model = []
     for k, model in enumerate(models):
         encoded = model.encode(series, mask_region)
         parts = []
         for b in range(0, len(starts), batch_size):
-            parts.append(model.windows(encoded, starts[b:b + batch_size], counts[b:b + batch_size]))
+            parts.append(model.windows(encoded, starts[b:b + batch_size], counts[b:b + batch_size], reference))
             if k == len(models) - 1:
                 on_batch(len(parts[-1]))
         del encoded

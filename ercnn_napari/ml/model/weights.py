@@ -33,7 +33,13 @@ from ercnn_napari.core.model_files import (
     read_json_attr,
     resolve_model_path,
 )
-from ercnn_napari.ml.model.network import ModelConfig, build_model, ordered_weights
+from ercnn_napari.ml.model.network import (
+    WEIGHTED_LAYERS,
+    ModelConfig,
+    build_model,
+    ordered_weights,
+    uses_reference,
+)
 
 
 def _decode(name: Any) -> str:
@@ -89,6 +95,29 @@ def _assign_checked(model: keras.Model, file_layers: list[tuple[str, list[np.nda
             variable.assign(array)
 
 
+def _widened_for_reference(model: keras.Model, file_layers: list[tuple[str, list[np.ndarray]]]
+                           ) -> list[tuple[str, list[np.ndarray]]]:
+    """A plain model's weights for a model with a reference input (ml.model.network).
+
+    The head's first kernel reads twice the channels: the window's features, as in the file, and
+    their difference to the reference window's, given zeros, so the widened model computes
+    exactly what the file's model computes. Files whose first head kernel is already wide pass
+    unchanged; anything else is left to the shape check to refuse.
+    """
+    if not uses_reference(model):
+        return file_layers
+    index = WEIGHTED_LAYERS.index("head_conv_1")
+    if index >= len(file_layers) or not file_layers[index][1]:
+        return file_layers
+    name, arrays = file_layers[index]
+    kernel = arrays[0]
+    wanted = tuple(model.get_layer("head_conv_1").conv.kernel.shape)
+    if kernel.ndim != 4 or tuple(kernel.shape) == wanted or 2 * kernel.shape[2] != wanted[2]:
+        return file_layers
+    wide = np.concatenate([kernel, np.zeros_like(kernel)], axis=2)
+    return [*file_layers[:index], (name, [wide, *arrays[1:]]), *file_layers[index + 1:]]
+
+
 def load_published_weights(model: keras.Model, path: str | os.PathLike) -> None:
     """Load a Keras-2 HDF5 (the authors' file or a ``save_weights`` .h5) into ``model`` by order."""
     path = Path(path)
@@ -96,7 +125,7 @@ def load_published_weights(model: keras.Model, path: str | os.PathLike) -> None:
         if model_file_kind(handle) != "published":
             raise ModelFileError("this is an ercnn-napari model file, not Keras 2 weights; use load_model", path)
         file_layers = _keras2_weight_groups(handle, path)
-    _assign_checked(model, file_layers, path)
+    _assign_checked(model, _widened_for_reference(model, file_layers), path)
 
 
 def _our_weight_groups(handle: h5py.File, model: keras.Model, path: Path) -> list[tuple[str, list[np.ndarray]]]:
@@ -137,7 +166,11 @@ def _config_from(handle: h5py.File, path: Path) -> ModelConfig:
 
 
 def load_weights(model: keras.Model, path: str | os.PathLike) -> None:
-    """Load either kind of model file into an already built ``model`` (shapes must match)."""
+    """Load either kind of model file into an already built ``model`` (shapes must match).
+
+    A plain file loads into a model with a reference input too: the head's first kernel gets
+    zeros for the reference difference, so the model starts as the file's.
+    """
     path = resolve_model_path(path)
     with open_model_h5(path) as handle:
         if model_file_kind(handle) == "published":
@@ -145,7 +178,7 @@ def load_weights(model: keras.Model, path: str | os.PathLike) -> None:
         else:
             _config_from(handle, path)
             file_layers = _our_weight_groups(handle, model, path)
-    _assign_checked(model, file_layers, path)
+    _assign_checked(model, _widened_for_reference(model, file_layers), path)
 
 
 def load_model(path_or_run: str | os.PathLike, mask_mode: str | None = None) -> tuple[keras.Model, ModelConfig]:

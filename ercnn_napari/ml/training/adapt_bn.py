@@ -101,7 +101,7 @@ def adapt_run_batch_norm(loop: Any) -> None:
     def windows(pass_index: int) -> Any:
         for done, tile in enumerate(tiles, start=1):
             indices = [int(i) for i in evenly_spaced(loop.inputs.n_windows[tile], n)]
-            yield loop.reader.windows(tile, indices)
+            yield loop.reader.observations(tile, indices)
             loop.sink.emit(Progress(done=done, total=len(tiles), unit="tiles", desc=(
                 f"batch-norm statistics of tile {format_tile_id(tile)} (pass {pass_index + 1} of 2)")))
 

@@ -20,6 +20,10 @@ What differs from the recipe (stated in the run's configuration):
   recipe's input augmentation that costs nothing; the frozen-column codes (8-15) have no
   meaning for feature maps and are refused (ml.presets.TrainConfig.validate).
 
+With a reference input (``ModelConfig.reference``) the cache holds each tile's first window's
+features too (the reference shares the frozen branches), and the head trains on
+``concat(f_k, f_k - f_first)``, built from the cache for every sample.
+
 Everything else (checkpoints, resume, cancellation, validation, evaluation with the whole
 model) is the ordinary training loop's.
 """
@@ -33,18 +37,27 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from ercnn_napari.core.constants import N_CHANNELS, REFERENCE_WINDOW
 from ercnn_napari.core.tiles import TileId
+from ercnn_napari.ml.model.network import BRANCH_LAYERS, apply_branches
 
-#: the layer whose output is cached, and the layers trained on it, in order
-BACKBONE_OUTPUT = "concat"
+#: the layers trained on the cached features, in order
 HEAD_LAYERS = ("head_conv_1", "head_conv_2", "head_out")
 
 
 def split_model(model: keras.Model) -> tuple[keras.Model, keras.Model]:
-    """``(backbone, head)`` sharing the model's layers: training the head trains the model."""
-    backbone = keras.Model(model.input, model.get_layer(BACKBONE_OUTPUT).output, name="ercnn_backbone")
-    channels = int(model.get_layer(BACKBONE_OUTPUT).output.shape[-1])
-    features = keras.Input(shape=(None, None, channels), name="backbone_features")
+    """``(backbone, head)`` sharing the model's layers: training the head trains the model.
+
+    The backbone takes ONE window [B, T, H, W, 17] (also for a model with a reference input,
+    whose two windows go through the same branches) and gives its features [B, H, W, 36]; the
+    head takes what ``head_conv_1`` reads: those features, or with a reference
+    ``concat(f, f - f_ref)`` [B, H, W, 72] (:func:`head_input`).
+    """
+    layers = {name: model.get_layer(name) for name in BRANCH_LAYERS}
+    window = keras.Input(shape=(int(model.input_shape[1]), None, None, N_CHANNELS), name="window")
+    backbone = keras.Model(window, apply_branches(layers, window), name="ercnn_backbone")
+    channels = int(model.get_layer("head_conv_1").conv.kernel.shape[2])
+    features = keras.Input(shape=(None, None, channels), name="head_input")
     x = features
     for name in HEAD_LAYERS:
         x = model.get_layer(name)(x)
@@ -52,13 +65,26 @@ def split_model(model: keras.Model) -> tuple[keras.Model, keras.Model]:
     return backbone, head
 
 
+def head_input(features: np.ndarray, reference: np.ndarray | None) -> np.ndarray:
+    """What the head reads: features [K, H, W, C], or beside a reference [H, W, C] ``concat(f, f - f_ref)``."""
+    if reference is None:
+        return features
+    return np.concatenate([features, features - reference[np.newaxis]], axis=-1)
+
+
 class FeatureCache:
-    """Backbone output per (tile, window index), computed once in inference mode."""
+    """Backbone output per (tile, window index), computed once in inference mode.
+
+    ``load_windows(tile, indices)`` gives single windows [k, T, H, W, 17]. With ``reference``
+    every tile's first window is cached as well and :meth:`features` returns the head's input
+    beside it (:func:`head_input`).
+    """
 
     def __init__(self, backbone: keras.Model, load_windows: Callable[[TileId, Sequence[int]], np.ndarray],
-                 batch_size: int = 8) -> None:
+                 batch_size: int = 8, reference: bool = False) -> None:
         self._load = load_windows
         self._batch = int(batch_size)
+        self.reference = bool(reference)
         self._store: dict[tuple[TileId, int], np.ndarray] = {}
         self._forward = tf.function(lambda x: backbone(x, training=False), reduce_retracing=True)
 
@@ -76,7 +102,8 @@ class FeatureCache:
         (a cancelled run), and ``fill`` then returns False.
         """
         for done, (tile, windows) in enumerate(wanted.items(), start=1):
-            missing = [int(w) for w in windows if (tile, int(w)) not in self._store]
+            indices = [int(w) for w in windows] + ([REFERENCE_WINDOW] if self.reference else [])
+            missing = [w for w in dict.fromkeys(indices) if (tile, w) not in self._store]
             for start in range(0, len(missing), self._batch):
                 chunk = missing[start:start + self._batch]
                 features = np.asarray(self._forward(tf.constant(self._load(tile, chunk), tf.float32)))
@@ -89,8 +116,9 @@ class FeatureCache:
         return True
 
     def features(self, tile: TileId, windows: Sequence[int]) -> np.ndarray:
-        """Cached features of ``windows`` of ``tile``, stacked [K, H, W, C]."""
-        return np.stack([self._store[(tile, int(w))] for w in windows])
+        """The head's input for ``windows`` of ``tile`` from the cache, stacked [K, H, W, C]."""
+        stacked = np.stack([self._store[(tile, int(w))] for w in windows])
+        return head_input(stacked, self._store[(tile, REFERENCE_WINDOW)] if self.reference else None)
 
 
 def feature_augment(features: Any, label: Any, code: Any) -> tuple[Any, Any]:

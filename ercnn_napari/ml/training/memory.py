@@ -66,11 +66,19 @@ USABLE_FRACTION = 0.9
 
 
 def channels_per_pixel_step(config: Any) -> int:
-    """Tensors (counted in channels) a gradient tape keeps per pixel and time step of one window."""
+    """Tensors (counted in channels) a gradient tape keeps per pixel and time step of one window.
+
+    A model with a reference input runs the branches on two windows per window: twice as much.
+    """
     sar, opt = int(config.sar_filters), int(config.opt_filters)
     conv_blocks = CONV_BLOCK_TENSORS * (sar + 2 * opt)
     convlstms = CONVLSTM_TENSORS * (sar + opt)
-    return N_CHANNELS + conv_blocks + convlstms
+    return _windows_per_input(config) * (N_CHANNELS + conv_blocks + convlstms)
+
+
+def _windows_per_input(config: Any) -> int:
+    """Windows in one model input: 2 with a reference window beside it (ml.model.network)."""
+    return 2 if getattr(config, "reference", False) else 1
 
 
 def window_tape_bytes(config: Any, height: int = TILE_SIZE, width: int = TILE_SIZE) -> int:
@@ -100,7 +108,8 @@ def estimate_peak_bytes(
     time_steps = int(getattr(config, "time_steps", MAX_OBSERVATIONS))
     taped_windows = 1 if lean else windows
     tape = taped_windows * batch * window_tape_bytes(config, height, width)
-    inputs = INPUT_COPIES * batch * windows * time_steps * height * width * N_CHANNELS * BYTES_PER_FLOAT
+    inputs = (INPUT_COPIES * batch * windows * time_steps * height * width * N_CHANNELS * BYTES_PER_FLOAT
+              * _windows_per_input(config))
     total = tape + inputs + STEP_OVERHEAD_BYTES
     return int(total + (RUNTIME_BYTES if include_runtime else 0))
 
@@ -182,6 +191,6 @@ def estimate_cached_head_bytes(
     cache = cached_windows * features
     time_steps = int(getattr(config, "time_steps", MAX_OBSERVATIONS))
     fill = INPUT_COPIES * inference_batch * time_steps * height * width * N_CHANNELS * BYTES_PER_FLOAT
-    head_step = 10 * batch * windows * features
+    head_step = 10 * batch * windows * features * _windows_per_input(config)
     return int(cache + max(fill, head_step) + STEP_OVERHEAD_BYTES)
 

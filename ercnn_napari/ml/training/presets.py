@@ -56,6 +56,7 @@ OPTIMIZER_CHOICES = ("sgd", "adam")
 #: kept epoch is close to random (their F1 does not predict held-out F1), so a fixed budget of
 #: epochs is the more honest rule.
 SELECT_CHOICES = ("val_loss", "val_f1", "last")
+HEAD_START_CHOICES = ("baseline", "fresh")
 
 
 @dataclass
@@ -92,6 +93,13 @@ class TrainConfig:
     #: re-estimate the input blocks' batch-norm statistics on the run's training and validation
     #: windows before training (ml.adapt_bn); the paper lets training move them instead
     adapt_bn: bool = False
+    #: give the model a reference input (ml.model.network): the head also reads each window's
+    #: change since the tile's first window. A baseline that has one keeps it either way.
+    reference: bool = False
+    #: the head's weights at the start: "baseline" (all of them), or "fresh": the first
+    #: convolution's kernel and bias from the baseline, its batch norm and the later layers from
+    #: Keras' seeded initialisers (ml.training.train_setup.refresh_head)
+    head_start: str = "baseline"
     optimizer: str = "sgd"
     select_by: str = "val_loss"
     #: None = the baseline's architecture; a dict (ModelConfig.to_dict()) = build from scratch
@@ -172,6 +180,8 @@ class TrainConfig:
             problems.append(f"freeze must be one of {FREEZE_CHOICES}")
         if self.optimizer not in OPTIMIZER_CHOICES:
             problems.append(f"optimizer must be one of {OPTIMIZER_CHOICES}")
+        if self.head_start not in HEAD_START_CHOICES:
+            problems.append(f"head start must be one of {HEAD_START_CHOICES}")
         if self.select_by not in SELECT_CHOICES:
             problems.append(f"select-by must be one of {SELECT_CHOICES}")
         if self.cache_features:
@@ -201,7 +211,7 @@ def preset_config(name: str) -> TrainConfig:
     if name == "quick":
         return TrainConfig(
             preset="quick", epochs=40, batch_size=8, windows_per_sample=10, freeze="both",
-            cache_features=True, adapt_bn=True, optimizer="adam", learning_rate=0.001, lean_gradients=False,
+            cache_features=True, adapt_bn=True, reference=True, head_start="fresh", optimizer="adam", learning_rate=0.001, lean_gradients=False,
             augment_codes=tuple(range(8)), val_augment_codes=(0,), val_repeats=1, eval_windows=10,
             select_by="last",
         )

@@ -38,7 +38,13 @@ from ercnn_napari.ml.training.distribute import (
 )
 from ercnn_napari.ml.training.frozen_backbone import FeatureCache, feature_augment, split_model
 from ercnn_napari.ml.training.run_folder import strict_json
-from ercnn_napari.ml.training.train_setup import apply_freeze, build_start_model, preflight, refuse_if_too_big
+from ercnn_napari.ml.training.train_setup import (
+    apply_freeze,
+    build_start_model,
+    preflight,
+    refresh_head,
+    refuse_if_too_big,
+)
 from ercnn_napari.ml.training.train_steps import make_train_step, make_validation_step
 from ercnn_napari.ml.training.training_data import SamplingPlan, WindowReader, make_dataset, replica_order
 
@@ -62,9 +68,12 @@ class TrainingLoop:
 
     # ---- setup -------------------------------------------------------------------------------
     def _model_config(self) -> ModelConfig:
-        if self.config.model is not None:
-            return ModelConfig.from_dict(self.config.model)
-        return read_config(self.config.baseline)
+        """The architecture: the baseline's (or ``model``'s), with a reference input if asked for."""
+        config = (ModelConfig.from_dict(self.config.model) if self.config.model is not None
+                  else read_config(self.config.baseline))
+        if self.config.reference and not config.reference:
+            config = ModelConfig.from_dict({**config.to_dict(), "reference": True})
+        return config
 
     def _plan(self) -> None:
         """Strategy, model configuration and batch plan: what the ``started`` event announces."""
@@ -120,14 +129,17 @@ class TrainingLoop:
         # cached features need each tile's series once, to fill the cache: not held for the whole run
         self.reader = WindowReader(self.source, self.inputs.train_tiles + self.inputs.val_tiles,
                                    self.model_config.time_steps, preload=not cfg.cache_features,
-                                   context=cfg.context)
+                                   context=cfg.context, reference=self.model_config.reference)
         if self.resuming:
             self._restore()
-        elif self.layout.is_chief:
-            self._write_run_description()
+        else:
+            if self.layout.is_chief:
+                self._write_run_description()  # the baseline saved there is the "before": as given
+            if cfg.head_start == "fresh":  # every worker alike (seeded); a resumed run has it restored
+                refresh_head(self.model, cfg.seed)
         self.cache = None
         if cfg.cache_features:
-            self.cache = FeatureCache(self.backbone, self.reader.windows)
+            self.cache = FeatureCache(self.backbone, self.reader.observations, reference=self.model_config.reference)
 
         lean = cfg.lean_gradients and not cfg.cache_features
         self.train_step = make_train_step(self.strategy, self.trained, self.optimizer, lean, cfg.context)
@@ -202,10 +214,10 @@ class TrainingLoop:
         tile = self.project.grid.tile_size
         seen = tile + 2 * cfg.context  # what the network sees: the tile and its context halo
         if self.cache is not None:
-            shape = (cfg.windows_per_sample, seen, seen, int(self.backbone.output.shape[-1]))
+            shape = (cfg.windows_per_sample, seen, seen, int(self.trained.input_shape[-1]))
             augmenter = feature_augment
         else:
-            shape = (cfg.windows_per_sample, self.model_config.time_steps, seen, seen, 17)
+            shape = (cfg.windows_per_sample, self.model_config.time_steps, seen, seen, self.model_config.input_channels)
             augmenter = augment
 
         def dataset_fn(context: Any) -> Any:

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from ercnn_napari.core.constants import REFERENCE_WINDOW
 from ercnn_napari.core.tiles import TileId
 
 _TRAIN_STREAM = 1
@@ -179,13 +180,17 @@ class WindowReader:
     ``context`` > 0 (``train --context N``): each window carries N pixels of the neighbouring
     tiles' series on every side, the same halo as the map's prediction (ml.halo), so windows are
     [k, T, H + 2N, W + 2N, 17] while the label stays [H, W]. Only stacked sources have neighbours.
+
+    ``reference`` (a model with a reference input, ml.model.network): :meth:`windows` gives each
+    window beside its tile's first window (34 channels); :meth:`observations` the window alone.
     """
 
     def __init__(self, source: Any, tiles: Sequence[TileId], time_steps: int, preload: bool = True,
-                 context: int = 0) -> None:
+                 context: int = 0, reference: bool = False) -> None:
         self.source = source
         self.time_steps = int(time_steps)
         self.context = int(context)
+        self.reference = bool(reference)
         self._lock = threading.Lock()
         self._series: dict[TileId, tuple[np.ndarray, Any]] = {}
         self._halo = None
@@ -203,7 +208,16 @@ class WindowReader:
                 self._series[tile] = (np.asarray(series.observations, np.float32), table)
 
     def windows(self, tile: TileId, indices: Sequence[int]) -> np.ndarray:
-        """float32 [k, time_steps, H, W, C], padded at the end with -1."""
+        """What the model reads: float32 [k, time_steps, H, W, 17 or 34] (see the class docstring)."""
+        if not self.reference:
+            return self.observations(tile, indices)
+        from ercnn_napari.ml.model.network import attach_reference
+
+        both = self.observations(tile, [REFERENCE_WINDOW, *indices])
+        return attach_reference(both[1:], both[0])
+
+    def observations(self, tile: TileId, indices: Sequence[int]) -> np.ndarray:
+        """float32 [k, time_steps, H, W, 17], padded at the end with -1."""
         from ercnn_napari.ml.inference.evaluate import fit_time_steps
 
         if tile not in self._series and self._halo is not None:
