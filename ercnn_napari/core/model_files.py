@@ -135,7 +135,7 @@ def trained_context(path: str | os.PathLike) -> int:
 def published_config_dict() -> dict[str, Any]:
     """The configuration of the authors' network (same defaults as ``ml.model.ModelConfig``)."""
     return {"time_steps": 92, "sar_filters": 10, "opt_filters": 26, "head_filters": 8,
-            "recurrent_dropout": 0.4, "mask_mode": "quirk"}
+            "recurrent_dropout": 0.4, "mask_mode": "quirk", "reference": False}
 
 
 class BaselineWarning(UserWarning):
