@@ -18,7 +18,8 @@ Labels (our formulation of the idea; the authors used SAR omnibus change maps an
     built_up    = (B11 - B08) / (B11 + B08)       (an NDBI-type index, higher = more built up)
     label       = clip(sar_change * |built_up_next - built_up_prev| * 10, 0, 1)
 
-Usage: python scripts/make_demo_baseline.py [--out FILE] [--minutes 15] [--work DIR]
+Usage: python scripts/make_demo_baseline.py [--out FILE] [--minutes 15] [--work DIR] [--border 0|1]
+       [--start MODEL]  (continue from an earlier demo baseline instead of Keras' initialisers)
 """
 
 from __future__ import annotations
@@ -88,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--border", type=int, default=1,
                         help="pixels at each tile edge left out of the loss: 1 = the authors' recipe (the ring is "
                              "never trained); 0 = the whole tile")
+    parser.add_argument("--start", type=Path,
+                        help="continue from this *.ercnn.h5 (an earlier demo baseline) instead of starting anew")
     args = parser.parse_args(argv)
 
     import keras
@@ -96,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     from ercnn_napari.core.project import Project
     from ercnn_napari.ml.data.observations import open_observations
     from ercnn_napari.ml.model.network import ModelConfig, build_model
-    from ercnn_napari.ml.model.weights import save_model
+    from ercnn_napari.ml.model.weights import load_weights, save_model
     from ercnn_napari.ml.training.loss import tanimoto_complement_pooled
     from ercnn_napari.sample.prepare import generate_sample, prepare_sample_project
     from ercnn_napari.sample.site import SampleSpec
@@ -125,6 +128,12 @@ def main(argv: list[str] | None = None) -> int:
     keras.utils.set_random_seed(args.seed)
     config = ModelConfig()
     model = build_model(config, seed=args.seed)
+    started_from = None
+    if args.start is not None:
+        from ercnn_napari.core.model_files import describe_model_file
+
+        load_weights(model, args.start)
+        started_from = {"path": args.start.name, "metadata": describe_model_file(args.start).get("metadata")}
     optimizer = keras.optimizers.Adam(learning_rate=args.learning_rate)
 
     @tf.function(reduce_retracing=True)
@@ -156,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         "pretraining_area": {"seed": AREA_SEED, "origin": AREA_ORIGIN, "tiles": [f"{y}:{x}" for y, x in tiles]},
         "labels": "clip(SAR dB change / 3 x |built-up index change| x 10, 0, 1), previous vs next window",
         "loss": "Tanimoto with complement pooled over the batch (the authors' pre-training loss)",
-        "loss_border": args.border,
+        "loss_border": args.border, "started_from": started_from,
         "steps": step, "batch_size": args.batch_size, "optimizer": f"Adam lr {args.learning_rate}",
         "final_loss": float(np.mean(losses[-10:])) if losses else None, "windows": len(windows),
         "training_minutes": round((time.time() - training_started) / 60.0, 1),

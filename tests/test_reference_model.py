@@ -227,3 +227,23 @@ def test_fresh_head_keeps_the_first_kernel_and_is_seeded():
     refresh_head(again, seed=11)
     for a, b in zip(model.weights, again.weights, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_full_network_training_reads_each_window_beside_the_first(sample_project, tmp_path):
+    """The whole network (no cached features, lean gradients) trains on 34-channel inputs end to end."""
+    from test_train_cli import cli, events
+
+    from ercnn_napari.core.messages import Finished, Step
+
+    run_dir = tmp_path / "run"
+    result = cli("train", str(sample_project), "--split", "V1", "--preset", "tiny", "--reference",
+                 "--gradients", "lean", "--out", str(run_dir), "--progress", "json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    messages = events(result.stdout)
+    assert sum(isinstance(m, Step) for m in messages) == 2 and isinstance(messages[-1], Finished)
+    model, config = load_model(run_dir / "model.ercnn.h5")
+    assert config.reference and uses_reference(model)
+    config_json = json.loads((run_dir / "config.json").read_text())
+    assert config_json["model_config"]["reference"] and config_json["train"]["reference"]
+    evaluation = json.loads((run_dir / "evaluation.json").read_text())
+    assert evaluation["sets"]["val"]["after"]["complete"]
