@@ -1,8 +1,9 @@
 """Does the head learn more when it compares each window with the period's first window?
 
-A measurement for the next design step of the quick preset (docs/training.md, "A head that
-compares with the first window"). The quick preset trains the head on each window's frozen
-features alone, then takes the maximum over the windows. A 6-month window says little about a
+The measurement that chose the quick preset's head (docs/training.md, "A head that compares
+with the first window"; the preset has compared since, ``--reference --head-start fresh``). The
+quick preset used to train the head on each window's frozen features alone, then take the
+maximum over the windows. A 6-month window says little about a
 change that the index baseline sees by comparing the first year with the last. This script keeps
 everything else as the quick preset has it and changes only what the head reads:
 

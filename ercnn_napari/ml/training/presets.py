@@ -16,17 +16,16 @@ Presets
            Adam (lr 0.001), batch 8, the 10 evenly spaced windows of each tile, rotations/flips
            of the cached maps (codes 0-7), 40 epochs, the LAST epoch kept (no selection: with
            2-4 validation tiles the epoch with the best validation F1 was close to random and
-           often epoch 1; held-out AUC on the sample 0.64 kept vs 0.80 last). Held-out F1 on
-           sample seeds 7, 8 and 9: 0.580, 0.316 and 0.081 against 0.197, 0.052 and 0.000
-           without the re-estimation and with 20 epochs (0.408, 0.329 and 0.139 with it and 20
-           epochs); the index baseline's 0.594, 0.450 and 0.619 are not reached
-           (docs/training.md, "Looking for a quick preset that learns"); nor on seeds 10 and
-           11 (0.203 and 0.020 against 0.391 and 0.453). A head that also reads the difference
-           to the tile's first window reached the index's level there (benchmarks/
-           reference_head.py); it is not this preset yet. Why not the full
-           network: on two CPU cores a full step costs ~1 s per window, and neither 24-48 such
-           steps (the old quick preset) nor 4 epochs of the SAR branch moved the sample's
-           held-out scores.
+           often epoch 1; held-out AUC on the sample 0.64 kept vs 0.80 last). Not the paper's:
+           the head compares every window with the tile's first (``--reference``, a model with
+           a reference input, ml.model.network) and starts fresh after its first convolution
+           (``--head-start fresh``). Held-out F1 on sample seeds 7-11: 0.632, 0.730, 0.410,
+           0.618 and 0.349 (mean 0.548) against the index baseline's 0.594, 0.450, 0.619,
+           0.391 and 0.453 (mean 0.502); the same preset without the comparison: mean 0.240
+           (docs/training.md, "The quick preset with the comparison, measured through the
+           CLI"). Why not the full network: on two CPU cores a full step costs ~1 s per
+           window, and neither 24-48 such steps (the old quick preset) nor 4 epochs of the SAR
+           branch moved the sample's held-out scores.
 ``tiny``   the tiny test network built from scratch, 2 windows, 1 epoch of 2 steps: a smoke
            test of the whole worker (GUI tests), well under a minute on a CPU. Straightforward
            gradients by default: memory does not matter there, and their graph traces in about
