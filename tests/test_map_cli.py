@@ -32,20 +32,25 @@ SMALL = ModelConfig(time_steps=92, sar_filters=2, opt_filters=2, head_filters=2)
 TILES = [(y, x) for y in range(3) for x in range(3) if (y, x) != (2, 2)]  # (2, 2) has no observations
 
 
+def stacked_grid_project(root, tiles, n: int = 60, seed: int = 3):
+    """A 3x3 grid of S-pixel tiles, stacked observations (one random field, ``n`` dates) for ``tiles``."""
+    rng = np.random.default_rng(seed)
+    stamps = 1.4832e9 + np.cumsum(rng.uniform(2.0, 3.4, n)) * DAY
+    grid = TileGrid("EPSG:32631", 680000.0, 5615000.0, 10.0, 10.0, rows=3, cols=3, tile_size=S)
+    project = Project.create(root / "project", "Liege", grid, observations={"kind": "stacked", "path": "observations"})
+    field = rng.uniform(0, 0.5, (n, 3 * S, 3 * S, 17)).astype(np.float32)
+    for y, x in tiles:
+        t = field[:, y * S:(y + 1) * S, x * S:(x + 1) * S]
+        write_stacked(project.root / "observations" / f"{y}_{x}.tfrecords", stamps, t[..., :2], t[..., 2:4], t[..., 4:])
+    return project, grid
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     root = tmp_path_factory.mktemp("map")
     keras.utils.set_random_seed(1)
     model = save_model(build_model(SMALL), SMALL, root / "m1.ercnn.h5", {"seed": 1})
-    rng = np.random.default_rng(3)
-    n = 60
-    stamps = 1.4832e9 + np.cumsum(rng.uniform(2.0, 3.4, n)) * DAY
-    grid = TileGrid("EPSG:32631", 680000.0, 5615000.0, 10.0, 10.0, rows=3, cols=3, tile_size=S)
-    project = Project.create(root / "project", "Liege", grid, observations={"kind": "stacked", "path": "observations"})
-    field = rng.uniform(0, 0.5, (n, 3 * S, 3 * S, 17)).astype(np.float32)
-    for y, x in TILES:
-        t = field[:, y * S:(y + 1) * S, x * S:(x + 1) * S]
-        write_stacked(project.root / "observations" / f"{y}_{x}.tfrecords", stamps, t[..., :2], t[..., 2:4], t[..., 4:])
+    project, grid = stacked_grid_project(root, TILES)
     return {"root": root, "model": model, "project": project.root, "grid": grid}
 
 

@@ -15,8 +15,9 @@ import sys
 import keras
 import numpy as np
 import pytest
+from test_map_cli import S, stacked_grid_project
+from test_shared_steps import series_with_gaps
 
-from ercnn_napari.core.geo import TileGrid
 from ercnn_napari.core.project import Project
 from ercnn_napari.ml.data.halo import HaloReader, context_windows, crop_centre
 from ercnn_napari.ml.data.observations import open_observations
@@ -31,19 +32,8 @@ from ercnn_napari.ml.training.frozen_backbone import FeatureCache, split_model
 from ercnn_napari.ml.training.train_setup import refresh_head
 
 DAY = 86400.0
-S = 8
 SMALL = ModelConfig(time_steps=92, sar_filters=2, opt_filters=3, head_filters=2)
 SMALL_REFERENCE = ModelConfig(**{**SMALL.to_dict(), "reference": True})
-
-
-def series_with_gaps(n: int, size: int, seed: int) -> np.ndarray:
-    """Sentinel-like values with the cases the timestep masks care about (as test_shared_steps)."""
-    rng = np.random.default_rng(seed)
-    series = rng.uniform(0.0, 0.5, (n, size, size, 17)).astype(np.float32)
-    series[5, 0, 0, 0] = 0.0
-    series[9, 3, 4, :] = -1.0
-    series[12, 0, 0, :] = -1.0
-    return series
 
 
 def comparing_model(config: ModelConfig = SMALL_REFERENCE, seed: int = 2) -> keras.Model:
@@ -136,17 +126,7 @@ def test_predictor_paths_agree_for_an_ensemble_of_plain_and_reference_models(tmp
 @pytest.fixture(scope="module")
 def halo_project(tmp_path_factory):
     root = tmp_path_factory.mktemp("reference")
-    rng = np.random.default_rng(3)
-    n = 60
-    stamps = 1.4832e9 + np.cumsum(rng.uniform(2.0, 3.4, n)) * DAY
-    grid = TileGrid("EPSG:32631", 680000.0, 5615000.0, 10.0, 10.0, rows=3, cols=3, tile_size=S)
-    project = Project.create(root / "project", "Liege", grid, observations={"kind": "stacked", "path": "observations"})
-    field = rng.uniform(0, 0.5, (n, 3 * S, 3 * S, 17)).astype(np.float32)
-    for y in range(3):
-        for x in range(3):
-            t = field[:, y * S:(y + 1) * S, x * S:(x + 1) * S]
-            write_stacked(project.root / "observations" / f"{y}_{x}.tfrecords", stamps, t[..., :2], t[..., 2:4],
-                          t[..., 4:])
+    project, _ = stacked_grid_project(root, [(y, x) for y in range(3) for x in range(3)])
     model_path = save_model(comparing_model(), SMALL_REFERENCE, root / "ref.ercnn.h5")
     return {"root": root, "project": project.root, "model": model_path}
 

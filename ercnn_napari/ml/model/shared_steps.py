@@ -82,6 +82,7 @@ class SharedStepModel:
         self.head_2 = model.get_layer("head_conv_2")
         self.head_out = model.get_layer("head_out")
         self.reference = uses_reference(model)
+        self.reference_difference = model.get_layer("reference_difference") if self.reference else None
         image = tf.TensorSpec([None, None, None, N_CHANNELS], tf.float32)
         self._encode_chunk = tf.function(self._encode_images, input_signature=[image])
         self._flags = tf.function(self._step_flags, input_signature=[image])
@@ -173,8 +174,8 @@ class SharedStepModel:
     def _apply_head(self, features: tf.Tensor, reference: tf.Tensor) -> tf.Tensor:
         """The head on the windows' features [B, H, W, C]; ``reference`` [1, H, W, C] is read only
         by a model with a reference input."""
-        if self.reference:
-            features = tf.concat([features, features - reference], axis=-1)
+        if self.reference_difference is not None:
+            features = self.reference_difference([features, reference])
         head = self.head_1(features, training=False)
         head = self.head_2(head, training=False)
         return tf.squeeze(self.head_out(head), axis=-1)
