@@ -1,7 +1,7 @@
 """Does the head learn more when it compares each window with the period's first window?
 
 The measurement that chose the quick preset's head (docs/training.md, "A head that compares
-with the first window"; the preset has compared since, ``--reference --head-start fresh``). The
+with the first window"; in the product as ``train --reference --head-start fresh``). The
 quick preset used to train the head on each window's frozen features alone, then take the
 maximum over the windows. A 6-month window says little about a
 change that the index baseline sees by comparing the first year with the last. This script keeps

@@ -54,10 +54,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "training (quick: on; paper: off)")
     parser.add_argument("--reference", action=argparse.BooleanOptionalAction, default=None,
                         help="the head also reads each window's change since the tile's first window "
-                             "(quick: on; paper: off, the authors' network)")
+                             "(off by default: the authors' network; with --head-start fresh it scores higher "
+                             "inside the tiles but lights the tile ring, docs/training.md)")
     parser.add_argument("--head-start", choices=("baseline", "fresh"),
-                        help="the head's weights at the start: the baseline's (paper), or fresh after its first "
-                             "convolution (quick)")
+                        help="the head's weights at the start: the baseline's (default), or fresh after its "
+                             "first convolution")
     parser.add_argument("--optimizer", choices=("sgd", "adam"), help="sgd with momentum (paper) or adam (quick)")
     parser.add_argument("--select-by", choices=("val_loss", "val_f1", "last"),
                         help="which epoch's model is kept: lowest validation loss (paper), best "

@@ -16,14 +16,14 @@ Presets
            Adam (lr 0.001), batch 8, the 10 evenly spaced windows of each tile, rotations/flips
            of the cached maps (codes 0-7), 40 epochs, the LAST epoch kept (no selection: with
            2-4 validation tiles the epoch with the best validation F1 was close to random and
-           often epoch 1; held-out AUC on the sample 0.64 kept vs 0.80 last). Not the paper's:
-           the head compares every window with the tile's first (``--reference``, a model with
-           a reference input, ml.model.network) and starts fresh after its first convolution
-           (``--head-start fresh``). Held-out F1 on sample seeds 7-11: 0.632, 0.730, 0.410,
-           0.618 and 0.349 (mean 0.548) against the index baseline's 0.594, 0.450, 0.619,
-           0.391 and 0.453 (mean 0.502); the same preset without the comparison: mean 0.240
-           (docs/training.md, "The quick preset with the comparison, measured through the
-           CLI"). Why not the full network: on two CPU cores a full step costs ~1 s per
+           often epoch 1; held-out AUC on the sample 0.64 kept vs 0.80 last). Held-out F1 on
+           sample seeds 7-11: 0.580, 0.316, 0.081, 0.203 and 0.020 (mean 0.240) against the
+           index baseline's mean 0.502. With ``--reference --head-start fresh`` (the head
+           compares every window with the tile's first, ml.model.network) the inner 30x30
+           reaches 0.548 on the mean, but the fresh head's untrained 1-pixel ring then lights
+           up on tiles predicted alone (917-984 of 992 ring pixels at 0.5), so it is not the
+           default yet (docs/training.md, "The quick preset with the comparison, measured
+           through the CLI"). Why not the full network: on two CPU cores a full step costs ~1 s per
            window, and neither 24-48 such steps (the old quick preset) nor 4 epochs of the SAR
            branch moved the sample's held-out scores.
 ``tiny``   the tiny test network built from scratch, 2 windows, 1 epoch of 2 steps: a smoke
@@ -210,7 +210,7 @@ def preset_config(name: str) -> TrainConfig:
     if name == "quick":
         return TrainConfig(
             preset="quick", epochs=40, batch_size=8, windows_per_sample=10, freeze="both",
-            cache_features=True, adapt_bn=True, reference=True, head_start="fresh", optimizer="adam", learning_rate=0.001, lean_gradients=False,
+            cache_features=True, adapt_bn=True, optimizer="adam", learning_rate=0.001, lean_gradients=False,
             augment_codes=tuple(range(8)), val_augment_codes=(0,), val_repeats=1, eval_windows=10,
             select_by="last",
         )
