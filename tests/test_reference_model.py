@@ -16,13 +16,12 @@ import keras
 import numpy as np
 import pytest
 from test_map_cli import S, stacked_grid_project
-from test_shared_steps import series_with_gaps
+from test_shared_steps import series_with_gaps, stacked_file
 
 from ercnn_napari.core.project import Project
 from ercnn_napari.ml.data.halo import HaloReader, context_windows, crop_centre
 from ercnn_napari.ml.data.observations import open_observations
 from ercnn_napari.ml.data.pipeline import pad_numpy
-from ercnn_napari.ml.data.tfrecords import write_stacked
 from ercnn_napari.ml.inference import predict
 from ercnn_napari.ml.inference.evaluate import evaluate_tiles, predict_window_maps
 from ercnn_napari.ml.model.network import ModelConfig, attach_reference, build_model, uses_reference
@@ -103,12 +102,7 @@ def test_shared_steps_equal_the_per_window_model(mode):
 def test_predictor_paths_agree_for_an_ensemble_of_plain_and_reference_models(tmp_path):
     keras.utils.set_random_seed(3)
     models = [build_model(SMALL), comparing_model()]
-    rng = np.random.default_rng(5)
-    n = 70
-    stamps = 1.4832e9 + np.cumsum(rng.uniform(2.0, 3.4, n)) * DAY
-    obs = series_with_gaps(n, 6, seed=6)
-    path = tmp_path / "Liege_1_2.tfrecords"
-    write_stacked(path, stamps, obs[..., :2], obs[..., 2:4], obs[..., 4:])
+    path, obs = stacked_file(tmp_path)
     job = predict.file_job(path, stride=3)
     shared = predict.Predictor(models, "mean", batch_size=4)
     assert shared.reference

@@ -43,18 +43,23 @@ def test_published_weights_shared_equals_per_window(published_weights, mode):
         assert np.abs(other - shared[:1]).max() > 1e-4
 
 
+def stacked_file(tmp_path, n: int = 70):
+    """A stacked file of ``n`` dates over 6x6 pixels with series_with_gaps' values: (path, observations)."""
+    rng = np.random.default_rng(5)
+    stamps = 1.4832e9 + np.cumsum(rng.uniform(2.0, 3.4, n)) * DAY
+    obs = series_with_gaps(n, 6, seed=6)
+    path = tmp_path / "Liege_1_2.tfrecords"
+    write_stacked(path, stamps, obs[..., :2], obs[..., 2:4], obs[..., 4:])
+    return path, obs
+
+
 def test_predictor_uses_shared_steps_for_stacked_files_and_agrees(tmp_path):
     config = ModelConfig(time_steps=92, sar_filters=2, opt_filters=3, head_filters=2)
     models = []
     for seed in (3, 4):
         keras.utils.set_random_seed(seed)
         models.append(build_model(config))
-    rng = np.random.default_rng(5)
-    n = 70
-    stamps = 1.4832e9 + np.cumsum(rng.uniform(2.0, 3.4, n)) * DAY
-    obs = series_with_gaps(n, 6, seed=6)
-    path = tmp_path / "Liege_1_2.tfrecords"
-    write_stacked(path, stamps, obs[..., :2], obs[..., 2:4], obs[..., 4:])
+    path, _ = stacked_file(tmp_path)
     job = predict.file_job(path, stride=3)
     assert job.load_series is not None
     shared = predict.Predictor(models, "max", batch_size=4)
