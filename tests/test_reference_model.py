@@ -30,7 +30,6 @@ from ercnn_napari.ml.model.weights import load_model, load_weights, save_model
 from ercnn_napari.ml.training.frozen_backbone import FeatureCache, split_model
 from ercnn_napari.ml.training.train_setup import refresh_head
 
-DAY = 86400.0
 SMALL = ModelConfig(time_steps=92, sar_filters=2, opt_filters=3, head_filters=2)
 SMALL_REFERENCE = ModelConfig(**{**SMALL.to_dict(), "reference": True})
 
