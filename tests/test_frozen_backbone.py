@@ -29,7 +29,8 @@ from ercnn_napari.ml.training.train import is_better  # noqa: E402
 
 CACHED_ARGS = ["--preset", "tiny", "--epochs", "2", "--steps-per-epoch", "3", "--freeze", "both",
                "--cache-features", "--optimizer", "adam", "--learning-rate", "0.01", "--select-by", "val_f1",
-               "--augment", "0-7", "--seed", "5", "--adapt-bn", "--reference", "--head-start", "fresh"]
+               "--augment", "0-7", "--seed", "5", "--adapt-bn", "--reference", "--head-start", "fresh",
+               "--loss-border", "0"]
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +125,29 @@ def test_configuration_rules() -> None:
         resolve_config("quick", {"augment_codes": [0, 12]})
 
 
+def test_the_loss_border_is_the_chosen_ring(tiny_model: object) -> None:
+    """The recipe leaves the 1-pixel ring out (none with a context halo); ``loss_border`` overrides both,
+    in the training and the validation step alike."""
+    from ercnn_napari.ml.training.loss import tanimoto_complement_per_sample
+    from ercnn_napari.ml.training.train_steps import loss_border, make_validation_step
+
+    assert (loss_border(0), loss_border(4), loss_border(0, 0), loss_border(4, 2)) == (1, 0, 0, 2)
+    with pytest.raises(ErcnnError, match="loss border"):
+        resolve_config("quick", {"loss_border": 16})
+    strategy = tf.distribute.get_strategy()
+    windows = _windows(1, count=4).reshape(2, 2, *_windows(1, count=1).shape[1:])  # [B=2, K=2, T, H, W, C]
+    labels = np.zeros((2, 32, 32), np.float32)
+    labels[0, 0, :] = 1.0        # change on the ring only: what the recipe's loss cannot see
+    batch = (tf.constant(windows), tf.constant(labels), tf.ones(2))
+    losses = {}
+    for chosen, ring in ((None, 1), (0, 0)):
+        loss, _, maps, _ = (np.asarray(t) for t in make_validation_step(strategy, tiny_model, 0, chosen)(batch))
+        expected = np.asarray(tanimoto_complement_per_sample(tf.constant(labels), tf.constant(maps), border=ring))
+        np.testing.assert_allclose(loss, expected, rtol=1e-6)
+        losses[chosen] = loss
+    assert abs(losses[0][0] - losses[None][0]) > 1e-3
+
+
 def test_selection_rules() -> None:
     state = {"best_val_loss": 0.40, "best_val_f1": 0.20}
     assert is_better("val_loss", 0.39, {"f1": 0.0}, state)
@@ -152,6 +176,7 @@ def test_cached_run_trains_the_head_only_and_reports(cached_run: tuple[Path, lis
     config = json.loads((run_dir / "config.json").read_text())
     assert config["train"]["cache_features"] and set(config["frozen_layers"]) >= {"sar_convlstm", "opt_convlstm"}
     assert config["model_config"]["reference"] and config["train"]["head_start"] == "fresh"
+    assert config["train"]["loss_border"] == 0
     cached = [m for m in messages if isinstance(m, Progress) and m.desc.startswith("cached ")]
     assert len(cached) == 1 and "window features" in cached[0].desc
     # each tile's two evenly spaced windows: the first of them is also the reference, cached once

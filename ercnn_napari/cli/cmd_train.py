@@ -68,6 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-evaluate", action="store_true", help="skip the before/after evaluation")
     parser.add_argument("--border", type=int,
                         help="pixels ignored at each tile edge in validation metrics and evaluation (default 1)")
+    parser.add_argument("--loss-border", type=int, metavar="PX",
+                        help="pixels the training loss leaves out at each tile edge (default: 1 as the paper, "
+                             "0 with --context; 0 trains the ring too, which a fresh head needs)")
     parser.add_argument("--eval-windows", type=int, help="evenly spaced windows per tile in the evaluation (0 = all)")
     parser.add_argument("--context", type=int, metavar="PX",
                         help="train with PX pixels of the neighbouring tiles' observations around each tile "
@@ -157,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
         "cache_features": args.cache_features, "optimizer": args.optimizer, "select_by": args.select_by,
         "adapt_bn": args.adapt_bn, "reference": args.reference, "head_start": args.head_start,
         "augment_codes": None if args.augment is None else parse_codes(args.augment),
-        "context": args.context,
+        "context": args.context, "loss_border": args.loss_border,
     }
     config = resolve_config(args.preset, overrides)
     _warn_about_fidelity(args.project)

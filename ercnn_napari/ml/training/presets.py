@@ -107,6 +107,10 @@ class TrainConfig:
     #: pixels ignored at each tile edge in validation metrics and evaluation: 1 = the inner 30x30
     #: the loss is computed on (the outer ring is never trained and sees the convolutions' padding)
     border: int = 1
+    #: pixels left out at each tile edge by the training loss: None = the recipe (1 pixel; 0 with a
+    #: context halo); 0 = the whole tile, so that a head trained from fresh weights also learns the
+    #: ring, where the convolutions see zero padding (ml.training.train_steps.loss_border)
+    loss_border: int | None = None
     #: evenly spaced windows per tile for the before/after evaluation (0 = all windows)
     eval_windows: int = 20
     evaluate: bool = True
@@ -194,6 +198,8 @@ class TrainConfig:
             problems.append("learning rate must be positive and momentum in [0, 1)")
         if not 0 <= self.border < 16:
             problems.append("border must be between 0 and 15 pixels")
+        if self.loss_border is not None and not 0 <= self.loss_border < 16:
+            problems.append("loss border must be between 0 and 15 pixels")
         if not 0 <= self.context <= 32 or self.context % 2:
             problems.append("context must be an even number of pixels from 0 to 32 (even, so that the "
                             "frozen-columns augmentation's stripes fall on the label's odd columns)")

@@ -142,8 +142,9 @@ class TrainingLoop:
             self.cache = FeatureCache(self.backbone, self.reader.observations, reference=self.model_config.reference)
 
         lean = cfg.lean_gradients and not cfg.cache_features
-        self.train_step = make_train_step(self.strategy, self.trained, self.optimizer, lean, cfg.context)
-        self.val_step = make_validation_step(self.strategy, self.trained, cfg.context)
+        self.train_step = make_train_step(self.strategy, self.trained, self.optimizer, lean, cfg.context,
+                                          cfg.loss_border)
+        self.val_step = make_validation_step(self.strategy, self.trained, cfg.context, cfg.loss_border)
         self.sync_statistics = make_statistics_sync(self.strategy, self.model.non_trainable_variables, tf)
 
     def _adapt_batch_norm(self) -> None:

@@ -25,20 +25,30 @@ def centre(maps: tf.Tensor, context: int) -> tf.Tensor:
     return maps if not context else maps[..., context:-context, context:-context]
 
 
-def loss_border(context: int) -> int:
-    """The paper's loss skips the 1-pixel ring (it sees zero padding); with context it sees neighbours."""
+def loss_border(context: int, chosen: int | None = None) -> int:
+    """The ring of the labelled tile the loss leaves out.
+
+    The paper's loss skips the 1-pixel ring, which sees zero padding: a head that starts from
+    trained weights keeps whatever it did there. With a context halo the ring sees neighbours and
+    is trained (0). ``chosen`` (``TrainConfig.loss_border``) overrides both: 0 trains the ring of a
+    head that starts fresh, which would otherwise answer there with untrained weights.
+    """
+    if chosen is not None:
+        return chosen
     return 0 if context else BORDER
 
 
-def make_train_step(strategy: Any, model: Any, optimizer: Any, lean: bool, context: int = 0) -> Any:
+def make_train_step(strategy: Any, model: Any, optimizer: Any, lean: bool, context: int = 0,
+                    border: int | None = None) -> Any:
     """``step(distributed_batch) -> mean loss over the global batch`` (a tf.function).
 
     ``context`` > 0: the inputs carry a halo of that many pixels around the labelled tile; the loss
-    is computed on the centre (the whole tile), where the label lives.
+    is computed on the centre (the whole tile), where the label lives. ``border``: see
+    ``loss_border``.
     """
     replicas = strategy.num_replicas_in_sync
     variables = list(model.trainable_variables)
-    border = loss_border(context)
+    border = loss_border(context, border)
 
     def scaled_loss(labels: tf.Tensor, prediction: tf.Tensor) -> tf.Tensor:
         return tanimoto_complement_loss(labels, centre(prediction, context), border=border) / float(replicas)
@@ -58,7 +68,7 @@ def make_train_step(strategy: Any, model: Any, optimizer: Any, lean: bool, conte
     return step
 
 
-def make_validation_step(strategy: Any, model: Any, context: int = 0) -> Any:
+def make_validation_step(strategy: Any, model: Any, context: int = 0, border: int | None = None) -> Any:
     """``step(distributed_batch) -> (losses [N], weights [N], max maps [N,H,W], labels [N,H,W])``.
 
     Inference mode (``training=False``), as the authors validate; per-sample losses so that the
@@ -69,7 +79,7 @@ def make_validation_step(strategy: Any, model: Any, context: int = 0) -> Any:
         count = windows.shape[1]
         predictions = tf.stack([model(windows[:, k], training=False) for k in range(count)], axis=1)
         maps = centre(max_over_windows(predictions), context)
-        losses = tanimoto_complement_per_sample(labels, maps, border=loss_border(context))
+        losses = tanimoto_complement_per_sample(labels, maps, border=loss_border(context, border))
         return losses, weights, maps, labels
 
     @tf.function(reduce_retracing=True)
