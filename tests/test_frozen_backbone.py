@@ -115,9 +115,11 @@ def test_configuration_rules() -> None:
     assert not paper.cache_features and (paper.optimizer, paper.select_by) == ("sgd", "val_loss")
     # the paper lets training move the statistics; the quick preset re-estimates them (docs/training.md)
     assert not paper.adapt_bn and quick.adapt_bn and quick.epochs == 40
-    # comparing with the first window is an option, not yet the quick preset's default (docs/training.md)
-    assert not quick.reference and quick.head_start == "baseline" and not paper.reference
-    assert resolve_config("quick", {"reference": True, "head_start": "fresh"}).reference
+    # the quick head compares with the first window, starts fresh and is trained on the ring too;
+    # the paper's recipe does none of it (docs/training.md)
+    assert quick.reference and quick.head_start == "fresh" and quick.loss_border == 0
+    assert not paper.reference and paper.head_start == "baseline" and paper.loss_border is None
+    assert not resolve_config("quick", {"reference": False}).reference
     assert not resolve_config("quick", {"adapt_bn": False}).adapt_bn
     with pytest.raises(ErcnnError, match="freeze both"):
         resolve_config("paper", {"cache_features": True})

@@ -54,11 +54,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "training (quick: on; paper: off)")
     parser.add_argument("--reference", action=argparse.BooleanOptionalAction, default=None,
                         help="the head also reads each window's change since the tile's first window "
-                             "(off by default: the authors' network; with --head-start fresh it scores higher "
-                             "inside the tiles but lights the tile ring, docs/training.md)")
+                             "(quick: on; paper: off, the authors' network; docs/training.md)")
     parser.add_argument("--head-start", choices=("baseline", "fresh"),
-                        help="the head's weights at the start: the baseline's (default), or fresh after its "
-                             "first convolution")
+                        help="the head's weights at the start: the baseline's (paper), or fresh after its "
+                             "first convolution (quick)")
     parser.add_argument("--optimizer", choices=("sgd", "adam"), help="sgd with momentum (paper) or adam (quick)")
     parser.add_argument("--select-by", choices=("val_loss", "val_f1", "last"),
                         help="which epoch's model is kept: lowest validation loss (paper), best "
@@ -69,8 +68,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--border", type=int,
                         help="pixels ignored at each tile edge in validation metrics and evaluation (default 1)")
     parser.add_argument("--loss-border", type=int, metavar="PX",
-                        help="pixels the training loss leaves out at each tile edge (default: 1 as the paper, "
-                             "0 with --context; 0 trains the ring too, which a fresh head needs)")
+                        help="pixels the training loss leaves out at each tile edge (paper: 1, 0 with --context; "
+                             "quick: 0, the ring too, which a fresh head needs)")
     parser.add_argument("--eval-windows", type=int, help="evenly spaced windows per tile in the evaluation (0 = all)")
     parser.add_argument("--context", type=int, metavar="PX",
                         help="train with PX pixels of the neighbouring tiles' observations around each tile "

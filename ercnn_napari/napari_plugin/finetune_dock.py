@@ -85,8 +85,9 @@ class FinetuneDock(QWidget):
         self.split.addItems(["V1", "V2", "V3"])
         self.preset = QComboBox()
         self.preset.addItems(PRESETS)
-        self.preset.setToolTip("quick: a few CPU minutes; the head trained on cached features of the frozen "
-                               "branches (not the paper's recipe). paper: the authors' recipe on the whole network")
+        self.preset.setToolTip("quick: a few CPU minutes; a fresh head that compares every window with the "
+                               "tile's first, trained on cached features of the frozen branches (not the paper's "
+                               "recipe). paper: the authors' recipe on the whole network")
         if os.environ.get(DEV_ENV) == "1":
             self.preset.addItem("tiny")
         self.device = QComboBox()

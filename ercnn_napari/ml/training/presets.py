@@ -16,13 +16,14 @@ Presets
            Adam (lr 0.001), batch 8, the 10 evenly spaced windows of each tile, rotations/flips
            of the cached maps (codes 0-7), 40 epochs, the LAST epoch kept (no selection: with
            2-4 validation tiles the epoch with the best validation F1 was close to random and
-           often epoch 1; held-out AUC on the sample 0.64 kept vs 0.80 last). Held-out F1 on
-           sample seeds 7-11: 0.580, 0.316, 0.081, 0.203 and 0.020 (mean 0.240) against the
-           index baseline's mean 0.502. With ``--reference --head-start fresh`` (the head
-           compares every window with the tile's first, ml.model.network) the inner 30x30
-           reaches 0.548 on the mean, but the fresh head's untrained 1-pixel ring then lights
-           up on tiles predicted alone (917-984 of 992 ring pixels at 0.5), so it is not the
-           default yet (docs/training.md, "The quick preset with the comparison, measured
+           often epoch 1; held-out AUC on the sample 0.64 kept vs 0.80 last). The head
+           compares every window with the tile's first (``reference``, ml.model.network), starts
+           fresh after its first convolution (``head_start="fresh"``) and is trained on the whole
+           tile (``loss_border=0``: a fresh head's ring, which the recipe's loss leaves out,
+           would otherwise light up on tiles predicted alone). Held-out F1 on sample seeds
+           7-11: 0.633, 0.631, 0.421, 0.548 and 0.293 (mean 0.505) against the index
+           baseline's mean 0.502, with 0-4 of 992 ring pixels flagged; without the three
+           options 0.240 (docs/training.md, "The quick preset with the comparison, measured
            through the CLI"). Why not the full network: on two CPU cores a full step costs ~1 s per
            window, and neither 24-48 such steps (the old quick preset) nor 4 epochs of the SAR
            branch moved the sample's held-out scores.
@@ -218,7 +219,7 @@ def preset_config(name: str) -> TrainConfig:
             preset="quick", epochs=40, batch_size=8, windows_per_sample=10, freeze="both",
             cache_features=True, adapt_bn=True, optimizer="adam", learning_rate=0.001, lean_gradients=False,
             augment_codes=tuple(range(8)), val_augment_codes=(0,), val_repeats=1, eval_windows=10,
-            select_by="last",
+            select_by="last", reference=True, head_start="fresh", loss_border=0,
         )
     if name == "tiny":
         from ercnn_napari.ml.model.network import ModelConfig  # imports TF: only called inside a worker
