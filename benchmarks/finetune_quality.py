@@ -136,14 +136,12 @@ def main() -> None:
         reports, rings = {}, {}
         for name, model in (("published", weights), ("quick", run)):
             out = work / f"seed{seed}_{args.tag if name == 'quick' else name}.json"
-            if out.is_file() and (name == "published" or args.reuse):
-                reports[name] = rows_of(json.loads(out.read_text()))
-                rings[name] = ring_false_positives(json.loads(out.read_text()))
-                continue
-            cli("evaluate", "--model", str(model), "--project", str(project), "--set", "heldout", "--split", "V1",
-                "--windows", str(args.windows), "--gpus", "none", "--out", str(out), "--progress", "none")
-            reports[name] = rows_of(json.loads(out.read_text()))
-            rings[name] = ring_false_positives(json.loads(out.read_text()))
+            if not (out.is_file() and (name == "published" or args.reuse)):
+                cli("evaluate", "--model", str(model), "--project", str(project), "--set", "heldout",
+                    "--split", "V1", "--windows", str(args.windows), "--gpus", "none", "--out", str(out),
+                    "--progress", "none")
+            report = json.loads(out.read_text())
+            reports[name], rings[name] = rows_of(report), ring_false_positives(report)
         row = {"seed": seed, "published": reports["published"]["network"], "quick": reports["quick"]["network"],
                "index": reports["published"]["index (best on training)"],
                **{k: reports["published"][k] for k in ("ndvi", "ndbi", "sar")}, "ring": rings,

@@ -8,8 +8,9 @@ paper allows as an option) everything up to the concatenated ConvLSTM states is 
 "backbone". Run in inference mode (no recurrent dropout, batch norm on its moving statistics,
 as a frozen network is normally used), its output for a given (tile, window) never changes, so
 it is computed once and the head (two 3x3 conv blocks and the 1x1 sigmoid, 3,225 weights;
-5,817 with a reference input) trains on the cached maps, hundreds of steps a minute. The window maximum and the Tanimoto loss
-are the recipe's; the head sees the same per-window calls as in the full model.
+5,817 with a reference input) trains on the cached maps, hundreds of steps a minute. The window
+maximum and the Tanimoto loss are the recipe's; the head sees the same per-window calls as in
+the full model.
 
 What differs from the recipe (stated in the run's configuration):
 
