@@ -137,7 +137,8 @@ def test_the_loss_border_is_the_chosen_ring(tiny_model: object) -> None:
     with pytest.raises(ErcnnError, match="loss border"):
         resolve_config("quick", {"loss_border": 16})
     strategy = tf.distribute.get_strategy()
-    windows = _windows(1, count=4).reshape(2, 2, *_windows(1, count=1).shape[1:])  # [B=2, K=2, T, H, W, C]
+    single = _windows(1, count=4)
+    windows = single.reshape(2, 2, *single.shape[1:])  # [B=2, K=2, T, H, W, C]
     labels = np.zeros((2, 32, 32), np.float32)
     labels[0, 0, :] = 1.0        # change on the ring only: what the recipe's loss cannot see
     batch = (tf.constant(windows), tf.constant(labels), tf.ones(2))
