@@ -1,13 +1,13 @@
 """Does the head learn more when it compares each window with the period's first window?
 
 The measurement that chose the quick preset's head (docs/training.md, "A head that compares
-with the first window"; in the product as ``train --reference --head-start fresh``). The
-quick preset used to train the head on each window's frozen features alone, then take the
-maximum over the windows. A 6-month window says little about a
+with the first window"; in the product as ``train --reference --head-start fresh``, the quick
+preset's default with ``--loss-border 0``). The quick preset used to train the head on each
+window's frozen features alone, then take the maximum over the windows. A 6-month window says little about a
 change that the index baseline sees by comparing the first year with the last. This script keeps
 everything else as the quick preset has it and changes only what the head reads:
 
-- ``window``: the features of window k (36 channels), as the quick preset;
+- ``window``: the features of window k (36 channels), as the quick preset did;
 - ``window+diff``: the features of window k and their difference to window 0's (72 channels);
 - ``window+diff-published``: the same input, every layer starting as the published head (zeros
   on the difference's part of the first kernel), so that the model starts as the published network.

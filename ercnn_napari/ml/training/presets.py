@@ -106,7 +106,7 @@ class TrainConfig:
     model: dict[str, Any] | None = None
     threshold: float = 0.5
     #: pixels ignored at each tile edge in validation metrics and evaluation: 1 = the inner 30x30
-    #: the loss is computed on (the outer ring is never trained and sees the convolutions' padding)
+    #: the recipe's loss is computed on (the outer ring sees the convolutions' padding)
     border: int = 1
     #: pixels left out at each tile edge by the training loss: None = the recipe (1 pixel; 0 with a
     #: context halo); 0 = the whole tile, so that a head trained from fresh weights also learns the
