@@ -24,9 +24,11 @@ Presets
            7-11: 0.633, 0.631, 0.421, 0.548 and 0.293 (mean 0.505) against the index
            baseline's mean 0.502, with 0-4 of 992 ring pixels flagged; without the three
            options 0.240 (docs/training.md, "The quick preset with the comparison, measured
-           through the CLI"). Why not the full network: on two CPU cores a full step costs ~1 s per
-           window, and neither 24-48 such steps (the old quick preset) nor 4 epochs of the SAR
-           branch moved the sample's held-out scores.
+           through the CLI"). On three AoIs generated afterwards (seeds 12-14) it loses to the
+           index: the eight-AoI mean is 0.492 against 0.571 (docs/training.md, "Two more AoIs:
+           below the index on the mean"). Why not the full network: on two CPU cores a full
+           step costs ~1 s per window, and neither 24-48 such steps (the old quick preset) nor 4
+           epochs of the SAR branch moved the sample's held-out scores.
 ``tiny``   the tiny test network built from scratch, 2 windows, 1 epoch of 2 steps: a smoke
            test of the whole worker (GUI tests), well under a minute on a CPU. Straightforward
            gradients by default: memory does not matter there, and their graph traces in about
