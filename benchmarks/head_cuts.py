@@ -27,8 +27,15 @@ from pathlib import Path
 
 import numpy as np
 from finetune_quality import rows_of
-from reference_data import published_weights
-from reference_head import WINDOWS, build_head, features, head_input, train_head
+from reference_head import (
+    WINDOWS,
+    build_head,
+    features,
+    head_input,
+    published_head_weights,
+    seeds_and_tags,
+    train_head,
+)
 
 CUTS = ("train", "val", "trainval", "half", "oracle")
 
@@ -79,16 +86,10 @@ def main() -> None:
     parser.add_argument("--tags", default="quick", help="each seed's quick run tag (one, or one per seed)")
     parser.add_argument("--init-seeds", default="123,1", help="head initialisation/order seeds, averaged")
     args = parser.parse_args()
-    from ercnn_napari.ml.model.weights import load_model
-
-    published, _ = load_model(published_weights())
-    head_weights = [[w.numpy() for w in published.get_layer(n).weights] for n in ("head_conv_1", "head_conv_2", "head_out")]
-    seeds = [int(s) for s in args.seeds.split(",")]
-    tags = args.tags.split(",") * (len(seeds) if "," not in args.tags else 1)
-    if len(tags) != len(seeds):
-        raise SystemExit("give one tag, or one per seed")
+    runs_of = seeds_and_tags(args.seeds, args.tags)
+    head_weights = published_head_weights()
     work, rows = Path(args.work), []
-    for seed, tag in zip(seeds, tags, strict=True):
+    for seed, tag in runs_of:
         groups, feats, labels = features(work, seed, tag)
         inputs = {t: head_input(f, "window+diff") for t, f in feats.items()}
         val = validation_tiles(work, seed, tag)

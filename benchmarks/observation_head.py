@@ -33,8 +33,15 @@ from pathlib import Path
 
 import numpy as np
 from finetune_quality import rows_of
-from reference_data import published_weights
-from reference_head import WINDOWS, build_head, features, score, train_head
+from reference_head import (
+    WINDOWS,
+    build_head,
+    features,
+    published_head_weights,
+    score,
+    seeds_and_tags,
+    train_head,
+)
 
 #: variant -> (the parts the head reads, whether the first kernel is all fresh)
 VARIANTS = {"window+diff": (("f", "df"), False), "summary": (("s", "ds"), False),
@@ -90,19 +97,13 @@ def main() -> None:
     args = parser.parse_args()
     import keras
 
-    from ercnn_napari.ml.model.weights import load_model
-
-    published, _ = load_model(published_weights())
-    head_weights = [[w.numpy() for w in published.get_layer(n).weights] for n in ("head_conv_1", "head_conv_2", "head_out")]
     variants = [v for v in args.variants.split(",") if v]
     if set(variants) - set(VARIANTS):
         raise SystemExit(f"unknown variants {sorted(set(variants) - set(VARIANTS))}; choose from {', '.join(VARIANTS)}")
-    seeds = [int(s) for s in args.seeds.split(",")]
-    tags = args.tags.split(",") * (len(seeds) if "," not in args.tags else 1)
-    if len(tags) != len(seeds):
-        raise SystemExit("give one tag, or one per seed")
+    runs_of = seeds_and_tags(args.seeds, args.tags)
+    head_weights = published_head_weights()
     work, results = Path(args.work), []
-    for seed, tag in zip(seeds, tags, strict=True):
+    for seed, tag in runs_of:
         started = time.time()
         groups, feats, labels = features(work, seed, tag)
         medians = summaries(work, seed, list(feats))

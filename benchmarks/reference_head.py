@@ -92,6 +92,24 @@ def features(work: Path, seed: int, tag: str) -> tuple[dict, dict, dict]:
     return groups, {t: data[f"f_{t[0]}_{t[1]}"] for t in tiles}, {t: data[f"y_{t[0]}_{t[1]}"] for t in tiles}
 
 
+def published_head_weights() -> list[list[np.ndarray]]:
+    """The published head's weights per layer (conv block 1, conv block 2, output), for :func:`build_head`."""
+    from ercnn_napari.ml.model.weights import load_model
+
+    published, _ = load_model(published_weights())
+    return [[w.numpy() for w in published.get_layer(n).weights] for n in ("head_conv_1", "head_conv_2", "head_out")]
+
+
+def seeds_and_tags(seeds: str, tags: str) -> list[tuple[int, str]]:
+    """``--seeds 7,8 --tags quick`` (one tag for every seed) or one tag per seed -> [(seed, tag), ...]."""
+    numbers = [int(s) for s in seeds.split(",")]
+    names = tags.split(",")
+    names = names * len(numbers) if len(names) == 1 else names
+    if len(names) != len(numbers):
+        raise SystemExit("give one tag, or one per seed")
+    return list(zip(numbers, names, strict=True))
+
+
 def head_input(feats: np.ndarray, variant: str) -> np.ndarray:
     """What the head reads per window: [K, H, W, 36] or, with the difference, [K, H, W, 72]."""
     if variant == "window":
@@ -178,10 +196,7 @@ def main() -> None:
     parser.add_argument("--variants", default=",".join(VARIANTS), help="which heads, comma-separated")
     parser.add_argument("--init-seeds", default="123,1", help="head initialisation/order seeds, averaged")
     args = parser.parse_args()
-    from ercnn_napari.ml.model.weights import load_model
-
-    published, _ = load_model(published_weights())
-    head_weights = [[w.numpy() for w in published.get_layer(n).weights] for n in ("head_conv_1", "head_conv_2", "head_out")]
+    head_weights = published_head_weights()
     variants = [v for v in args.variants.split(",") if v]
     unknown = sorted(set(variants) - set(VARIANTS))
     if unknown:
