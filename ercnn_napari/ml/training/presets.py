@@ -10,9 +10,10 @@ Presets
            index 20, then every 45-55 windows), 16 augmentations per tile and epoch, SGD
            lr 0.001 x replicas with momentum 0.8, batch 8 per replica, validation repeated 3x,
            500 epochs, nothing frozen, best validation loss kept.
-``quick``  a CPU run of a few minutes: the input blocks' batch-norm statistics re-estimated on
-           the run's windows (``--adapt-bn``, ml.training.adapt_bn), then both input branches
-           frozen and their features cached (ml.frozen_backbone), the head trained on them with
+``quick``  a CPU run of minutes (on two cores about 5-8 for 8 training tiles and 15 for the
+           sample's 22, the before/after evaluation included): the input blocks' batch-norm
+           statistics re-estimated on the run's windows (``--adapt-bn``, ml.training.adapt_bn),
+           then both input branches frozen and their features cached (ml.frozen_backbone), the head trained on them with
            Adam (lr 0.001), batch 8, the 10 evenly spaced windows of each tile, rotations/flips
            of the cached maps (codes 0-7), 40 epochs, the LAST epoch kept (no selection: with
            2-4 validation tiles the epoch with the best validation F1 was close to random and
