@@ -15,8 +15,8 @@ Presets
            statistics re-estimated on the run's windows (``--adapt-bn``, ml.training.adapt_bn),
            then both input branches frozen and their features cached (ml.frozen_backbone), the
            head trained on them with Adam (lr 0.001), batch 8, the 10 evenly spaced windows of
-           each tile, rotations/flips of the cached maps (codes 0-7), 40 epochs, the LAST epoch kept (no selection: with
-           2-4 validation tiles the epoch with the best validation F1 was close to random and
+           each tile, rotations/flips of the cached maps (codes 0-7), 40 epochs, the LAST epoch
+           kept (no selection: with 2-4 validation tiles the epoch with the best validation F1 was close to random and
            often epoch 1; held-out AUC on the sample 0.64 kept vs 0.80 last). The head
            compares every window with the tile's first (``reference``, ml.model.network), starts
            fresh after its first convolution (``head_start="fresh"``) and is trained on the whole
