@@ -10,26 +10,25 @@ Presets
            index 20, then every 45-55 windows), 16 augmentations per tile and epoch, SGD
            lr 0.001 x replicas with momentum 0.8, batch 8 per replica, validation repeated 3x,
            500 epochs, nothing frozen, best validation loss kept.
-``quick``  a CPU run of minutes (on two cores about 5-8 for 8 training tiles and 15 for the
-           sample's 22, the before/after evaluation included): the input blocks' batch-norm
-           statistics re-estimated on the run's windows (``--adapt-bn``, ml.training.adapt_bn),
-           then both input branches frozen and their features cached (ml.frozen_backbone), the
-           head trained on them with Adam (lr 0.001), batch 8, the 10 evenly spaced windows of
-           each tile, rotations/flips of the cached maps (codes 0-7), 40 epochs, the LAST epoch
-           kept (no selection: with 2-4 validation tiles the epoch with the best validation F1 was close to random and
-           often epoch 1; held-out AUC on the sample 0.64 kept vs 0.80 last). The head
-           compares every window with the tile's first (``reference``, ml.model.network), starts
-           fresh after its first convolution (``head_start="fresh"``) and is trained on the whole
-           tile (``loss_border=0``: a fresh head's ring, which the recipe's loss leaves out,
-           would otherwise light up on tiles predicted alone). Held-out F1 on sample seeds
-           7-11: 0.633, 0.631, 0.421, 0.548 and 0.293 (mean 0.505) against the index
-           baseline's mean 0.502, with 0-4 of 992 ring pixels flagged; without the three
-           options 0.240 (docs/training.md, "The quick preset with the comparison, measured
-           through the CLI"). On three AoIs generated afterwards (seeds 12-14) it loses to the
-           index: the eight-AoI mean is 0.492 against 0.571 (docs/training.md, "Two more AoIs:
-           below the index on the mean"). Why not the full network: on two CPU cores a full
-           step costs ~1 s per window, and neither 24-48 such steps (the old quick preset) nor 4
-           epochs of the SAR branch moved the sample's held-out scores.
+``quick``  a CPU run of minutes (on two cores about 5-8 for 8 training tiles and 15 for the sample's
+           22, the before/after evaluation included): the input blocks' batch-norm statistics
+           re-estimated on the run's windows (``--adapt-bn``, ml.training.adapt_bn), then both input
+           branches frozen and their features cached (ml.frozen_backbone), the head trained on them
+           with Adam (lr 0.001), batch 8, the 10 evenly spaced windows of each tile, rotations/flips
+           of the cached maps (codes 0-7), 40 epochs, the LAST epoch kept (no selection: with 2-4
+           validation tiles the epoch with the best validation F1 was close to random and often
+           epoch 1; held-out AUC on the sample 0.64 kept vs 0.80 last). The head compares every
+           window with the tile's first (``reference``, ml.model.network), starts fresh after its
+           first convolution (``head_start="fresh"``) and is trained on the whole tile
+           (``loss_border=0``: a fresh head's ring, which the recipe's loss leaves out, would
+           otherwise light up on tiles predicted alone). Held-out F1 on sample seeds 7-11: 0.633,
+           0.631, 0.421, 0.548 and 0.293 (mean 0.505) against the index baseline's mean 0.502, with
+           0-4 of 992 ring pixels flagged; without the three options 0.240 (docs/training.md, "The
+           quick preset with the comparison, measured through the CLI"). On three AoIs generated
+           afterwards (seeds 12-14) it loses to the index: the eight-AoI mean is 0.492 against 0.571
+           (docs/training.md, "Two more AoIs: below the index on the mean"). Why not the full
+           network: on two CPU cores a full step costs ~1 s per window, and neither 24-48 such steps
+           (the old quick preset) nor 4 epochs of the SAR branch moved the sample's held-out scores.
 ``tiny``   the tiny test network built from scratch, 2 windows, 1 epoch of 2 steps: a smoke
            test of the whole worker (GUI tests), well under a minute on a CPU. Straightforward
            gradients by default: memory does not matter there, and their graph traces in about
