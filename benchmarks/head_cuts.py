@@ -29,6 +29,7 @@ import numpy as np
 from finetune_quality import rows_of
 from reference_head import (
     WINDOWS,
+    add_run_arguments,
     build_head,
     features,
     head_input,
@@ -81,10 +82,7 @@ def f1_at_cuts(maps: dict, labels: dict, groups: dict) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--work", default="/tmp/ercnn_finetune_quality", help="a finetune_quality.py work folder")
-    parser.add_argument("--seeds", default="7,8", help="sample seeds run there, comma-separated")
-    parser.add_argument("--tags", default="quick", help="each seed's quick run tag (one, or one per seed)")
-    parser.add_argument("--init-seeds", default="123,1", help="head initialisation/order seeds, averaged")
+    add_run_arguments(parser)
     args = parser.parse_args()
     runs_of = seeds_and_tags(args.seeds, args.tags)
     head_weights = published_head_weights()

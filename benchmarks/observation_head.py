@@ -35,6 +35,7 @@ import numpy as np
 from finetune_quality import rows_of
 from reference_head import (
     WINDOWS,
+    add_run_arguments,
     build_head,
     features,
     published_head_weights,
@@ -89,11 +90,8 @@ def head_input(f: np.ndarray, s: np.ndarray, parts: tuple[str, ...]) -> np.ndarr
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--work", default="/tmp/ercnn_finetune_quality", help="a finetune_quality.py work folder")
-    parser.add_argument("--seeds", default="7,8", help="sample seeds run there, comma-separated")
-    parser.add_argument("--tags", default="quick", help="each seed's quick run tag (one, or one per seed)")
+    add_run_arguments(parser)
     parser.add_argument("--variants", default=",".join(VARIANTS), help="which heads, comma-separated")
-    parser.add_argument("--init-seeds", default="123,1", help="head initialisation/order seeds, averaged")
     args = parser.parse_args()
     import keras
 

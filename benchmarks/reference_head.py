@@ -100,6 +100,14 @@ def published_head_weights() -> list[list[np.ndarray]]:
     return [[w.numpy() for w in published.get_layer(n).weights] for n in ("head_conv_1", "head_conv_2", "head_out")]
 
 
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--work``, ``--seeds``, ``--tags``, ``--init-seeds``: what the scripts that reuse this one's cache take."""
+    parser.add_argument("--work", default="/tmp/ercnn_finetune_quality", help="a finetune_quality.py work folder")
+    parser.add_argument("--seeds", default="7,8", help="sample seeds run there, comma-separated")
+    parser.add_argument("--tags", default="quick", help="each seed's quick run tag (one, or one per seed)")
+    parser.add_argument("--init-seeds", default="123,1", help="head initialisation/order seeds, averaged")
+
+
 def seeds_and_tags(seeds: str, tags: str) -> list[tuple[int, str]]:
     """``--seeds 7,8 --tags quick`` (one tag for every seed) or one tag per seed -> [(seed, tag), ...]."""
     numbers = [int(s) for s in seeds.split(",")]
